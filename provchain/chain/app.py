@@ -1,0 +1,196 @@
+"""The application protocol (the ABCI-like boundary) and a base for apps of signed, nonced txs.
+
+Consensus orders opaque tx bytes; the app gives them meaning. finalize_block is deterministic (no
+clock, no randomness): it stages its writes, the node writes them in the same atomic LevelDB batch as
+the block and its commit, then calls commit(). Header H+1 carries the app hash after H.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from . import crypto, schema
+from .encoding import decode, encode, sha256
+from .store import KV
+from .tx import SignedTx
+from .types import Block, InvalidError, tx_hash
+
+OK = 0
+ERR_DECODE = 1
+ERR_SIGNATURE = 2
+ERR_NONCE = 3
+ERR_SIZE = 4
+ERR_KIND = 5
+ERR_BODY = 6
+ERR_DUPLICATE = 7
+
+
+@dataclass
+class TxResult:
+    code: int = OK
+    log: str = ""
+    data: object = None  # kind-specific answer (e.g. the record id), canonical value
+
+    @property
+    def ok(self) -> bool:
+        return self.code == OK
+
+
+class Application(Protocol):
+    def info(self) -> tuple[int, bytes]: ...
+    def check_tx(self, tx: bytes) -> TxResult: ...
+    def process_proposal(self, block: Block) -> str | None: ...  # None when acceptable, else the reason
+    def finalize_block(self, block: Block) -> tuple[list[TxResult], bytes]: ...
+    def pending_writes(self) -> dict[bytes, bytes | None]: ...
+    def commit(self) -> None: ...
+    def reset_check_state(self) -> None: ...
+    def query(self, path: str, params: dict) -> object: ...
+
+
+class Overlay:
+    """Reads through staged writes to the committed KV."""
+
+    def __init__(self, kv: KV):
+        self.kv = kv
+        self.writes: dict[bytes, bytes | None] = {}
+
+    def get(self, key: bytes) -> bytes | None:
+        if key in self.writes:
+            return self.writes[key]
+        return self.kv.get(key)
+
+    def put(self, key: bytes, value: bytes | None) -> None:
+        self.writes[key] = value
+
+
+@dataclass
+class KindHandler:
+    """What a tx kind means: validate the body statelessly, then apply it to state."""
+    validate: object  # (body) -> None, raises InvalidError
+    apply: object     # (state: Overlay, tx: SignedTx, tx_hash: bytes, height: int, time_ms: int) -> TxResult
+
+
+class AccountApp:
+    """Signed txs with a per-sender nonce. Subclasses register their tx kinds in `handlers`."""
+
+    def __init__(self, kv: KV, chain_id: str, max_tx_bytes: int):
+        self.kv = kv
+        self.chain_id = chain_id
+        self.max_tx_bytes = max_tx_bytes
+        self.sig_cache = crypto.VerifyCache()
+        self.handlers: dict[str, KindHandler] = {}
+        self._staged: Overlay | None = None
+        self._check_nonces: dict[bytes, int] = {}
+
+    # --- info & queries
+    def info(self) -> tuple[int, bytes]:
+        raw = self.kv.get(schema.APP_STATE)
+        if raw is None:
+            return 0, b""
+        h, app_hash = decode(raw)
+        return h, app_hash
+
+    def nonce(self, sender: bytes, state=None) -> int:
+        raw = (state or self.kv).get(schema.nonce_key(sender))
+        return decode(raw) if raw is not None else 0
+
+    def query(self, path: str, params: dict):
+        if path == "nonce":
+            return {"nonce": self.nonce(params["sender"])}
+        raise InvalidError(f"unknown query path {path!r}")
+
+    # --- stateless checks (shared by check_tx, process_proposal and finalize_block)
+    def _decode_checked(self, raw: bytes) -> tuple[SignedTx | None, TxResult]:
+        if len(raw) > self.max_tx_bytes:
+            return None, TxResult(ERR_SIZE, f"tx of {len(raw)} bytes exceeds the limit of {self.max_tx_bytes}")
+        try:
+            tx = SignedTx.decode(raw, self.max_tx_bytes)
+        except InvalidError as exc:
+            return None, TxResult(ERR_DECODE, str(exc))
+        handler = self.handlers.get(tx.kind)
+        if handler is None:
+            return None, TxResult(ERR_KIND, f"unknown tx kind {tx.kind!r}")
+        try:
+            handler.validate(tx.body)
+        except InvalidError as exc:
+            return None, TxResult(ERR_BODY, f"invalid {tx.kind}: {exc}")
+        if not self.sig_cache.verify(tx_hash(raw), tx.sender, tx.sign_bytes(self.chain_id), tx.signature):
+            return None, TxResult(ERR_SIGNATURE, "bad signature (wrong key, altered tx or another chain id)")
+        return tx, TxResult()
+
+    # --- mempool admission
+    def check_tx(self, raw: bytes) -> TxResult:
+        tx, res = self._decode_checked(raw)
+        if tx is None:
+            return res
+        expected = self._check_nonces.get(tx.sender)
+        if expected is None:
+            expected = self.nonce(tx.sender)
+        if tx.nonce != expected:
+            return TxResult(ERR_NONCE, f"nonce {tx.nonce} is not the next nonce {expected} for this sender"
+                            + (" (replayed)" if tx.nonce < expected else ""))
+        self._check_nonces[tx.sender] = expected + 1
+        return TxResult()
+
+    def reset_check_state(self) -> None:
+        self._check_nonces.clear()
+
+    # --- block execution
+    def process_proposal(self, block: Block) -> str | None:
+        for i, raw in enumerate(block.txs):
+            tx, res = self._decode_checked(raw)
+            if tx is None:
+                return f"tx {i}: {res.log}"
+        return None
+
+    def finalize_block(self, block: Block) -> tuple[list[TxResult], bytes]:
+        state = Overlay(self.kv)
+        results = []
+        for raw in block.txs:
+            tx, res = self._decode_checked(raw)
+            if tx is not None:
+                expected = self.nonce(tx.sender, state)
+                if tx.nonce != expected:
+                    res = TxResult(ERR_NONCE, f"nonce {tx.nonce} is not the next nonce {expected}")
+                else:
+                    res = self.handlers[tx.kind].apply(state, tx, tx_hash(raw), block.header.height,
+                                                       block.header.time_ms)
+                    if res.ok:
+                        state.put(schema.nonce_key(tx.sender), encode(expected + 1))
+            results.append(res)
+        self.on_block_end(state, block)
+        prev = self.info()[1]
+        changes = encode([[k, v] for k, v in sorted(state.writes.items(), key=lambda kv: kv[0])])
+        app_hash = sha256(prev + sha256(changes))
+        state.put(schema.APP_STATE, encode([block.header.height, app_hash]))
+        self._staged = state
+        return results, app_hash
+
+    def on_block_end(self, state: Overlay, block: Block) -> None:
+        """Hook for apps that record something per block (e.g. evidence)."""
+
+    def pending_writes(self) -> dict[bytes, bytes | None]:
+        return dict(self._staged.writes) if self._staged else {}
+
+    def commit(self) -> None:
+        self._staged = None
+        self.reset_check_state()
+
+
+class NoteApp(AccountApp):
+    """The minimal application: signed notes (any bytes up to 1 KiB) with a per-sender nonce."""
+
+    def __init__(self, kv: KV, chain_id: str, max_tx_bytes: int):
+        super().__init__(kv, chain_id, max_tx_bytes)
+        self.handlers["note"] = KindHandler(self._validate, self._apply)
+
+    @staticmethod
+    def _validate(body) -> None:
+        if not isinstance(body, bytes) or len(body) > 1024:
+            raise InvalidError("a note is at most 1024 bytes")
+
+    @staticmethod
+    def _apply(state: Overlay, tx: SignedTx, h: bytes, height: int, time_ms: int) -> TxResult:
+        state.put(schema.NOTE + h, tx.body)
+        return TxResult()

@@ -1,0 +1,63 @@
+"""Every LevelDB key the node writes is built here, so the key space can be read in one place.
+
+Heights are 8-byte big-endian so that keys sort by height. Application keys live under b"a/" and the
+provenance app's keys are listed here too.
+"""
+
+from __future__ import annotations
+
+import struct
+
+
+def height_bytes(height: int) -> bytes:
+    return struct.pack(">Q", height)
+
+
+def height_from(key_suffix: bytes) -> int:
+    return struct.unpack(">Q", key_suffix)[0]
+
+
+# --- block store ---
+BLOCK = b"b/"            # height -> encoded Block
+BLOCK_HASH = b"bh/"      # block hash -> height
+COMMIT = b"c/"           # height -> encoded Commit certifying that height's block
+TX = b"tx/"              # tx hash -> [height, index, code, log]
+EVIDENCE = b"ev/"        # evidence hash -> height it was committed at
+CHAIN_STATE = b"s/state"  # [height, app_hash, last_block_hash, last_block_time_ms]
+
+
+def block_key(height: int) -> bytes:
+    return BLOCK + height_bytes(height)
+
+
+def block_hash_key(block_hash: bytes) -> bytes:
+    return BLOCK_HASH + block_hash
+
+
+def commit_key(height: int) -> bytes:
+    return COMMIT + height_bytes(height)
+
+
+def tx_key(tx_hash: bytes) -> bytes:
+    return TX + tx_hash
+
+
+def evidence_key(evidence_hash: bytes) -> bytes:
+    return EVIDENCE + evidence_hash
+
+
+# --- application state ---
+APP = b"a/"
+APP_STATE = b"a/state"             # [height, app_hash]
+NONCE = b"a/nonce/"                # sender pubkey -> next nonce
+NOTE = b"a/note/"                  # minimal app: tx hash -> note body
+RECORD = b"a/rec/"                 # record id -> encoded record + its location
+RECORD_SEQ = b"a/recseq"           # number of records (record sequence numbers are dense, from 0)
+RECORD_BY_SEQ = b"a/seq/"          # seq (8 bytes) -> record id
+BY_FILE_SHA = b"a/file/"           # file sha256 -> record id
+BY_FRAMES_SHA = b"a/frames/"       # frames sha256 -> record id
+BY_CREATOR = b"a/creator/"         # creator pubkey + seq (8 bytes) -> record id
+
+
+def nonce_key(sender: bytes) -> bytes:
+    return NONCE + sender

@@ -1,0 +1,125 @@
+"""Key-value storage (LevelDB on disk, a dict in memory for unit tests) and the block store on top."""
+
+from __future__ import annotations
+
+import os
+from typing import Iterator, Mapping, Protocol
+
+from . import schema
+from .encoding import decode, encode
+from .types import Block, Commit, tx_hash
+
+Batch = Mapping[bytes, "bytes | None"]  # None deletes the key
+
+
+class KV(Protocol):
+    def get(self, key: bytes) -> bytes | None: ...
+    def iterate(self, prefix: bytes, reverse: bool = False) -> Iterator[tuple[bytes, bytes]]: ...
+    def write(self, batch: Batch, sync: bool = True) -> None: ...
+    def close(self) -> None: ...
+
+
+class LevelDBKV:
+    """LevelDB through plyvel. `write` applies a batch atomically; sync=True fsyncs the log first."""
+
+    def __init__(self, path: str | os.PathLike):
+        import plyvel
+        os.makedirs(path, exist_ok=True)
+        self.db = plyvel.DB(str(path), create_if_missing=True, paranoid_checks=True)
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.db.get(key)
+
+    def iterate(self, prefix: bytes, reverse: bool = False):
+        return self.db.iterator(prefix=prefix, reverse=reverse)
+
+    def write(self, batch: Batch, sync: bool = True) -> None:
+        with self.db.write_batch(sync=sync) as wb:
+            for k, v in batch.items():
+                if v is None:
+                    wb.delete(k)
+                else:
+                    wb.put(k, v)
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class MemoryKV:
+    def __init__(self):
+        self.data: dict[bytes, bytes] = {}
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.data.get(key)
+
+    def iterate(self, prefix: bytes, reverse: bool = False):
+        keys = sorted(k for k in self.data if k.startswith(prefix))
+        if reverse:
+            keys.reverse()
+        return iter([(k, self.data[k]) for k in keys])
+
+    def write(self, batch: Batch, sync: bool = True) -> None:
+        for k, v in batch.items():
+            if v is None:
+                self.data.pop(k, None)
+            else:
+                self.data[k] = v
+
+    def close(self) -> None:
+        pass
+
+
+class BlockStore:
+    """Reads committed blocks, commits and tx locations; `batch_for` gives the writes for one block."""
+
+    def __init__(self, kv: KV):
+        self.kv = kv
+
+    def chain_state(self) -> tuple[int, bytes, bytes, int]:
+        """(height, app_hash, last_block_hash, last_block_time_ms); height 0 before the first block."""
+        raw = self.kv.get(schema.CHAIN_STATE)
+        if raw is None:
+            return 0, b"", b"", 0
+        h, app_hash, last_hash, t = decode(raw)
+        return h, app_hash, last_hash, t
+
+    def height(self) -> int:
+        return self.chain_state()[0]
+
+    def batch_for(self, block: Block, commit: Commit, tx_results, app_hash: bytes) -> dict[bytes, bytes]:
+        h = block.header.height
+        batch = {
+            schema.block_key(h): block.encode(),
+            schema.block_hash_key(block.hash): schema.height_bytes(h),
+            schema.commit_key(h): encode(commit.to_obj()),
+            schema.CHAIN_STATE: encode([h, app_hash, block.hash, block.header.time_ms]),
+        }
+        for i, (tx, res) in enumerate(zip(block.txs, tx_results)):
+            batch[schema.tx_key(tx_hash(tx))] = encode([h, i, res.code, res.log])
+        for ev in block.evidence:
+            batch[schema.evidence_key(ev.hash())] = schema.height_bytes(h)
+        return batch
+
+    def block(self, height: int) -> Block | None:
+        raw = self.kv.get(schema.block_key(height))
+        return Block.decode(raw) if raw is not None else None
+
+    def commit(self, height: int) -> Commit | None:
+        raw = self.kv.get(schema.commit_key(height))
+        return Commit.from_obj(decode(raw)) if raw is not None else None
+
+    def height_of_block(self, block_hash: bytes) -> int | None:
+        raw = self.kv.get(schema.block_hash_key(block_hash))
+        return schema.height_from(raw) if raw is not None else None
+
+    def tx_location(self, tx_hash: bytes) -> tuple[int, int, int, str] | None:
+        """(height, index, code, log) of a committed tx."""
+        raw = self.kv.get(schema.tx_key(tx_hash))
+        if raw is None:
+            return None
+        h, i, code, log = decode(raw)
+        return h, i, code, log
+
+    def has_evidence(self, evidence_hash: bytes) -> bool:
+        return self.kv.get(schema.evidence_key(evidence_hash)) is not None
+
