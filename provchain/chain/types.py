@@ -436,7 +436,7 @@ class ConsensusParams:
     timeout_propose_ms: int = 1000
     timeout_vote_ms: int = 500
     timeout_delta_ms: int = 500  # added per round, so timeouts grow until a round succeeds
-    timeout_commit_ms: int = 300  # pause after a decision so late precommits make it into the next block
+    timeout_commit_ms: int = 500  # pause after a decision so late precommits make it into the next block
     max_clock_drift_ms: int = 10_000
 
     def to_json(self) -> dict:

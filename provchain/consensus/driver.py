@@ -1,0 +1,420 @@
+"""Runs the pure consensus machine inside a node: network and timers in, effects out.
+
+One asyncio task owns the machine: every input goes through `self.inbox`, is logged to the WAL, then
+stepped. Effects are carried out here: blocks are built from the mempool, signatures go through the
+double-sign guard, decisions are executed by the app and written with the block and its commit in one
+atomic LevelDB batch. Catch-up and block sync share one path: a peer that is ahead sends the block and
+commit for our height, we check the commit against the validator set and feed it to the machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+
+from ..chain import schema
+from ..chain.app import Application
+from ..chain.encoding import encode
+from ..chain.mempool import Mempool
+from ..chain.store import KV, BlockStore
+from ..chain.types import (Block, Commit, DuplicateVoteEvidence, Genesis, InvalidError, Proposal, Vote,
+                           tx_hash)
+from . import machine as m
+from .privval import DoubleSignError, PrivValidator
+from .proposer import proposer
+from .wal import WAL
+
+log = logging.getLogger("provchain.consensus")
+
+EVIDENCE_MAX_AGE = 10_000  # heights
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Driver:
+    def __init__(self, genesis: Genesis, kv: KV, app: Application, mempool: Mempool,
+                 privval: PrivValidator | None, wal: WAL, p2p):
+        self.genesis = genesis
+        self.chain_id = genesis.chain_id
+        self.valset = genesis.validators
+        self.params = genesis.params
+        self.kv = kv
+        self.store = BlockStore(kv)
+        self.app = app
+        self.mempool = mempool
+        self.privval = privval
+        self.wal = wal
+        self.p2p = p2p
+        self.machine: m.Machine | None = None
+        self.inbox: asyncio.Queue = asyncio.Queue()
+        self.evidence_pool: dict[bytes, DuplicateVoteEvidence] = {}
+        self.peer_heights: dict[str, int] = {}
+        self._asked: dict[int, float] = {}  # height -> when we last asked a peer for it
+        self._served: dict[tuple[str, int], float] = {}
+        self._own_msgs: list = []  # our signed proposal/votes at the current height, re-sent on timeouts
+        self._next_height_proposals: list = []
+        self._built: dict[bytes, Block] = {}  # blocks we built at this height, by hash
+        self.tx_waiters: dict[bytes, list[asyncio.Future]] = defaultdict(list)
+        self.block_listeners: list = []  # callables(block) after each commit
+        self._replaying = False
+        self._tasks: list[asyncio.Task] = []
+        self._timers: set[asyncio.TimerHandle] = set()
+
+    # ------------------------------------------------------------------ start-up
+    async def start(self) -> None:
+        self._handshake()
+        height = self.store.height() + 1
+        my_address = self.privval.address if self.privval else None
+        self.machine = m.Machine(self.chain_id, self.valset, my_address, self.params)
+        self.wal.start_height(height)
+        logged = self.wal.replay(height)
+        self._replaying = True
+        pending_build = None
+        if not logged or not isinstance(logged[0], m.StartHeight):
+            logged.insert(0, m.StartHeight(height, self.store.commit(height - 1) if height > 1 else None))
+            self.wal.append(logged[0])
+        for ev in logged:
+            if isinstance(ev, m.BlockBuilt):
+                pending_build = None
+            for eff in self.machine.step(ev):
+                if isinstance(eff, m.BuildBlock):
+                    pending_build = eff
+                else:
+                    self._execute(eff)
+        self._replaying = False
+        if logged[1:]:
+            log.info("replayed %d WAL records at height %d", len(logged) - 1, height)
+        if pending_build is not None:
+            self._execute(pending_build)
+        self._tasks = [asyncio.create_task(self._run()), asyncio.create_task(self._status_loop())]
+
+    def _handshake(self) -> None:
+        """Bring the app to the block store's height by replaying stored blocks (CometBFT's handshake)."""
+        app_height, _ = self.app.info()
+        store_height = self.store.height()
+        if app_height > store_height:
+            raise RuntimeError(f"app is at height {app_height}, ahead of the block store at {store_height}")
+        for h in range(app_height + 1, store_height + 1):
+            block = self.store.block(h)
+            results, app_hash = self.app.finalize_block(block)
+            self.kv.write(self.app.pending_writes(), sync=True)
+            self.app.commit()
+            log.info("handshake replayed block %d", h)
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for t in self._timers:
+            t.cancel()
+        self.wal.close()
+
+    # ------------------------------------------------------------------ the one routine that owns the machine
+    async def _run(self) -> None:
+        while True:
+            ev = await self.inbox.get()
+            try:
+                self._process(ev)
+            except Exception:
+                log.exception("consensus failed to process %s", type(ev).__name__)
+
+    def _process(self, ev) -> None:
+        if isinstance(ev, m.StartHeight):
+            self.wal.start_height(ev.height)
+            self._own_msgs = []
+            self._built = {}
+        self.wal.append(ev)
+        for eff in self.machine.step(ev):
+            self._execute(eff)
+        if isinstance(ev, m.StartHeight):
+            queued, self._next_height_proposals = self._next_height_proposals, []
+            for peer, proposal, block in queued:
+                self._on_proposal(peer, proposal, block)
+
+    def feed(self, ev) -> None:
+        self.inbox.put_nowait(ev)
+
+    # ------------------------------------------------------------------ effects
+    def _execute(self, eff) -> None:
+        if isinstance(eff, m.ScheduleTimeout):
+            ev = m.TimeoutFired(eff.height, eff.round, eff.step)
+            handle = asyncio.get_event_loop().call_later(eff.delay_ms / 1000, self._timeout, ev)
+            self._timers.add(handle)
+        elif isinstance(eff, m.BuildBlock):
+            self.feed(m.BlockBuilt(eff.height, eff.round, self.build_block(eff.height)))
+        elif isinstance(eff, m.SignProposal):
+            self._sign_proposal(eff.proposal, eff.block)
+        elif isinstance(eff, m.SignVote):
+            self._sign_vote(eff.vote)
+        elif isinstance(eff, m.Decide):
+            self._decide(eff.block, eff.commit)
+        elif isinstance(eff, m.Evidence):
+            self._add_evidence(eff.evidence, gossip=True)
+        elif isinstance(eff, m.RequestCatchUp):
+            self._ask_for_block(self.machine.height)
+        else:
+            log.warning("unknown effect %r", eff)
+
+    def _timeout(self, ev) -> None:
+        self._timers = {t for t in self._timers if not t.cancelled() and t.when() > asyncio.get_event_loop().time()}
+        self.feed(ev)
+        # a round that timed out may have lost messages: re-send ours and ask a peer that is ahead
+        for msg in self._own_msgs:
+            self.p2p.broadcast(msg)
+        if self.machine and any(h >= self.machine.height for h in self.peer_heights.values()):
+            self._ask_for_block(self.machine.height)
+
+    def _sign_proposal(self, proposal: Proposal, block: Block | None) -> None:
+        block = block or self._find_block(proposal.block_hash)
+        if block is None:
+            log.error("asked to propose a block we do not have")
+            return
+        try:
+            signed = self.privval.sign_proposal(proposal)
+        except DoubleSignError as exc:
+            log.error("refused to sign proposal: %s", exc)
+            return
+        msg = ["proposal", signed.to_obj(), block.to_obj()]
+        self._own_msgs.append(msg)
+        if not self._replaying:
+            self.p2p.broadcast(msg)
+        self.feed(m.ProposalReceived(signed, block, True))
+
+    def _sign_vote(self, vote: Vote) -> None:
+        last_time = self.store.chain_state()[3]
+        ts = max(now_ms(), last_time + 1)
+        vote = Vote(vote.type, vote.height, vote.round, vote.block_hash, ts, vote.validator_address)
+        try:
+            signed = self.privval.sign_vote(vote)
+        except DoubleSignError as exc:
+            log.error("refused to sign vote: %s", exc)
+            return
+        msg = ["vote", signed.to_obj()]
+        self._own_msgs.append(msg)
+        self.p2p.broadcast(msg)
+        self.feed(m.VoteReceived(signed))
+
+    # ------------------------------------------------------------------ blocks
+    def build_block(self, height: int) -> Block:
+        h, app_hash, last_hash, _ = self.store.chain_state()
+        assert h == height - 1, (h, height)
+        last_commit = self.store.commit(h) if h else None
+        time_ms = self.genesis.genesis_time_ms if height == 1 else last_commit.median_time(self.valset)
+        overhead = 64 * 1024
+        txs = self.mempool.reap(self.params.max_block_bytes - overhead, self.params.max_block_txs)
+        evidence = [e for e in self.evidence_pool.values() if self._evidence_problem(e, height) is None][:20]
+        block = Block.make(dict(chain_id=self.chain_id, height=height, time_ms=time_ms, last_block_hash=last_hash,
+                                validators_hash=self.valset.hash(), app_hash=app_hash,
+                                proposer_address=self.privval.address), txs, evidence, last_commit)
+        self._built[block.hash] = block
+        return block
+
+    def _find_block(self, block_hash: bytes) -> Block | None:
+        """A block we built, or the machine's valid block when it re-proposes that."""
+        if block_hash in self._built:
+            return self._built[block_hash]
+        valid = self.machine.valid_block
+        return valid if valid is not None and valid.hash == block_hash else None
+
+    def block_problem(self, block: Block) -> str | None:
+        """Why this block cannot follow our last committed block, or None if it can."""
+        hdr = block.header
+        h, app_hash, last_hash, _ = self.store.chain_state()
+        try:
+            block.validate_basic()
+        except InvalidError as exc:
+            return str(exc)
+        if hdr.chain_id != self.chain_id:
+            return f"block for chain {hdr.chain_id!r}"
+        if hdr.height != h + 1:
+            return f"block height {hdr.height} does not follow {h}"
+        if hdr.last_block_hash != last_hash:
+            return "last_block_hash does not match our last block"
+        if hdr.app_hash != app_hash:
+            return "app_hash does not match our state"
+        if hdr.validators_hash != self.valset.hash():
+            return "validators_hash does not match the validator set"
+        if hdr.proposer_address not in self.valset.by_address:
+            return "proposer is not a validator"
+        if len(block.txs) > self.params.max_block_txs or len(block.encode()) > self.params.max_block_bytes:
+            return "block exceeds the size limits"
+        if block.last_commit is not None:
+            try:
+                block.last_commit.verify(self.chain_id, self.valset, h, last_hash, cache=self.app.sig_cache)
+            except InvalidError as exc:
+                return f"last commit: {exc}"
+        expected_time = self.genesis.genesis_time_ms if hdr.height == 1 else block.last_commit.median_time(self.valset)
+        if hdr.time_ms != expected_time:
+            return "block time is not the weighted median of the last commit's timestamps"
+        for ev in block.evidence:
+            problem = self._evidence_problem(ev, hdr.height)
+            if problem:
+                return f"evidence: {problem}"
+        if len({e.hash() for e in block.evidence}) != len(block.evidence):
+            return "duplicate evidence"
+        return self.app.process_proposal(block)
+
+    def _evidence_problem(self, ev: DuplicateVoteEvidence, height: int) -> str | None:
+        try:
+            ev.verify(self.chain_id, self.valset)
+        except InvalidError as exc:
+            return str(exc)
+        if ev.vote_a.height >= height or ev.vote_a.height < height - EVIDENCE_MAX_AGE:
+            return "evidence height out of range"
+        if self.store.has_evidence(ev.hash()):
+            return "evidence already committed"
+        return None
+
+    def _add_evidence(self, ev: DuplicateVoteEvidence, gossip: bool) -> None:
+        key = ev.hash()
+        if key in self.evidence_pool or self.store.has_evidence(key):
+            return
+        try:
+            ev.verify(self.chain_id, self.valset)
+        except InvalidError as exc:
+            log.warning("dropped invalid evidence: %s", exc)
+            return
+        log.warning("double signing by validator %s at height %d", ev.vote_a.validator_address.hex(),
+                    ev.vote_a.height)
+        self.evidence_pool[key] = ev
+        if gossip:
+            self.p2p.broadcast(["evidence", ev.to_obj()])
+
+    def _decide(self, block: Block, commit: Commit) -> None:
+        height = block.header.height
+        if self.store.height() >= height:
+            return  # already committed (WAL replay after a crash between write and new height)
+        results, app_hash = self.app.finalize_block(block)
+        batch = self.store.batch_for(block, commit, results, app_hash)
+        batch.update(self.app.pending_writes())
+        self.kv.write(batch, sync=True)
+        self.app.commit()
+        self.mempool.update(list(block.txs))
+        for ev in block.evidence:
+            self.evidence_pool.pop(ev.hash(), None)
+        log.info("committed block %d (%d txs) %s", height, len(block.txs), block.hash.hex()[:12])
+        for i, (tx, res) in enumerate(zip(block.txs, results)):
+            for fut in self.tx_waiters.pop(tx_hash(tx), []):
+                if not fut.done():
+                    fut.set_result((height, i, res))
+        for listener in list(self.block_listeners):
+            try:
+                listener(block)
+            except Exception:
+                log.exception("block listener failed")
+        behind = any(ph > height for ph in self.peer_heights.values())
+        delay = 0 if behind else self.params.timeout_commit_ms / 1000
+        nxt = m.StartHeight(height + 1, commit)
+        if delay:
+            asyncio.get_event_loop().call_later(delay, self.feed, nxt)
+        else:
+            self.feed(nxt)
+        self.p2p.broadcast(["status", height])
+
+    # ------------------------------------------------------------------ network in
+    def on_message(self, peer: str, msg: list) -> None:
+        """Handle one decoded frame from a peer; malformed content is logged and dropped."""
+        kind = msg[0]
+        try:
+            if kind == "proposal":
+                self._on_proposal(peer, Proposal.from_obj(msg[1]), Block.from_obj(msg[2]))
+            elif kind == "vote":
+                self._on_vote(peer, Vote.from_obj(msg[1]))
+            elif kind == "txs":
+                for tx in msg[1][:10_000]:
+                    if isinstance(tx, bytes):
+                        self.mempool.add(tx)
+            elif kind == "status":
+                self._on_status(peer, int(msg[1]))
+            elif kind == "get_block":
+                self._serve_block(peer, int(msg[1]))
+            elif kind == "block":
+                self._on_block(Block.from_obj(msg[1]), Commit.from_obj(msg[2]))
+            elif kind == "evidence":
+                self._add_evidence(DuplicateVoteEvidence.from_obj(msg[1]), gossip=False)
+            else:
+                log.warning("unknown message %r from %s", kind, peer)
+        except (InvalidError, ValueError, TypeError, IndexError) as exc:
+            log.warning("rejected %s from %s: %s", kind, peer, exc)
+
+    def _on_proposal(self, peer: str, proposal: Proposal, block: Block) -> None:
+        height = self.machine.height
+        if proposal.height == height + 1:
+            if len(self._next_height_proposals) < 8:
+                self._next_height_proposals.append((peer, proposal, block))
+            return
+        if proposal.height != height or self.store.height() >= height:
+            return  # another height, or one we already committed
+        proposal.verify(self.chain_id, self.valset)
+        if block.hash != proposal.block_hash:
+            raise InvalidError("proposal's block does not match its hash")
+        if proposal.proposer_address != proposer(self.valset, proposal.height, proposal.round):
+            raise InvalidError("proposal from the wrong proposer for this round")
+        problem = self.block_problem(block)
+        if problem is None and block.header.proposer_address != proposal.proposer_address:
+            problem = "block header names another proposer"
+        if problem:
+            log.warning("invalid block proposed at %d/%d: %s", proposal.height, proposal.round, problem)
+        self.feed(m.ProposalReceived(proposal, block, problem is None))
+
+    def _on_vote(self, peer: str, vote: Vote) -> None:
+        height = self.machine.height
+        if vote.height < height:
+            self._serve_block(peer, vote.height)  # the peer is behind: help it
+            return
+        if vote.height > height + 1:
+            self._ask_for_block(height)
+        vote.verify(self.chain_id, self.valset)
+        self.feed(m.VoteReceived(vote))
+
+    def _on_status(self, peer: str, height: int) -> None:
+        self.peer_heights[peer] = height
+        if self.machine and height >= self.machine.height:
+            self._ask_for_block(self.machine.height, peer)
+
+    def _ask_for_block(self, height: int, peer: str | None = None) -> None:
+        now = time.monotonic()
+        if now - self._asked.get(height, 0) < 0.5:
+            return
+        candidates = [p for p, h in self.peer_heights.items() if h >= height]
+        if peer is None:
+            if not candidates:
+                return
+            peer = candidates[int(now * 1000) % len(candidates)]
+        self._asked = {h: t for h, t in self._asked.items() if h >= height}
+        self._asked[height] = now
+        self.p2p.send(peer, ["get_block", height])
+
+    def _serve_block(self, peer: str, height: int) -> None:
+        now = time.monotonic()
+        if now - self._served.get((peer, height), 0) < 0.5:
+            return
+        self._served = {k: t for k, t in self._served.items() if now - t < 5}
+        self._served[(peer, height)] = now
+        block, commit = self.store.block(height), self.store.commit(height)
+        if block is not None and commit is not None:
+            self.p2p.send(peer, ["block", block.to_obj(), commit.to_obj()])
+
+    def _on_block(self, block: Block, commit: Commit) -> None:
+        if block.header.height != self.machine.height or self.store.height() >= block.header.height:
+            return
+        commit.verify(self.chain_id, self.valset, block.header.height, block.hash, cache=self.app.sig_cache)
+        problem = self.block_problem(block)
+        if problem:
+            raise InvalidError(f"synced block {block.header.height} rejected: {problem}")
+        self.feed(m.CommitReceived(block, commit))
+
+    def on_connect(self, peer: str) -> None:
+        """A link to a peer (re)opened: tell it where we are and re-send our messages for this height."""
+        self.p2p.send(peer, ["status", self.store.height()])
+        for msg in self._own_msgs:
+            self.p2p.send(peer, msg)
+
+    async def _status_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self.p2p.broadcast(["status", self.store.height()])

@@ -1,0 +1,155 @@
+"""One validator or full node in one OS process: store, app, mempool, consensus, p2p and RPC.
+
+Home folder layout (like CometBFT's):
+  config/genesis.json  config/node.json  config/priv_validator_key.pem
+  data/state.db (LevelDB: blocks, commits, txs, app state)  data/priv_validator_state  data/cs.wal/
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+from ..chain import crypto
+from ..chain.app import Application
+from ..chain.mempool import Mempool
+from ..chain.store import LevelDBKV
+from ..chain.types import Genesis
+from .driver import Driver
+from .p2p import P2P
+from .privval import PrivValidator
+from .rpc import RPCServer
+from .wal import WAL
+
+log = logging.getLogger("provchain.node")
+
+
+class ConfigError(Exception):
+    """A home folder that is missing or malformed."""
+
+
+@dataclass
+class NodeConfig:
+    moniker: str
+    rpc_laddr: str
+    p2p_laddr: str
+    peers: list[str] = field(default_factory=list)
+    validator: bool = True
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__, indent=2)
+
+    @classmethod
+    def load(cls, path: Path) -> "NodeConfig":
+        try:
+            return cls(**json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError) as exc:
+            raise ConfigError(f"cannot read node config {path}: {exc}") from None
+
+
+class Home:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.config_dir = self.root / "config"
+        self.data_dir = self.root / "data"
+        self.genesis = self.config_dir / "genesis.json"
+        self.node_config = self.config_dir / "node.json"
+        self.key = self.config_dir / "priv_validator_key.pem"
+        self.db = self.data_dir / "state.db"
+        self.privval_state = self.data_dir / "priv_validator_state"
+        self.wal = self.data_dir / "cs.wal"
+
+    def exists(self) -> bool:
+        return self.genesis.exists() and self.node_config.exists()
+
+    def load_genesis(self) -> Genesis:
+        try:
+            return Genesis.from_json(self.genesis.read_text())
+        except OSError as exc:
+            raise ConfigError(f"cannot read genesis {self.genesis}: {exc.strerror}") from None
+
+
+class Node:
+    def __init__(self, home: str | Path, app_factory):
+        self.home = Home(home)
+        if not self.home.exists():
+            raise ConfigError(f"{self.home.root} is not a node home (run `provchain testnet` or `provchain devnet`)")
+        self.genesis = self.home.load_genesis()
+        self.config = NodeConfig.load(self.home.node_config)
+        self.moniker = self.config.moniker
+        self.p2p_addr = self.config.p2p_laddr
+        key = crypto.PrivateKey.load(self.home.key)
+        self.node_id = key.pubkey
+        is_validator = self.config.validator and key.address in self.genesis.validators.by_address
+        self.home.data_dir.mkdir(parents=True, exist_ok=True)
+        self.kv = LevelDBKV(self.home.db)
+        self.app: Application = app_factory(self.kv, self.genesis)
+        self.mempool = Mempool(self.app, max_tx_bytes=self.genesis.params.max_tx_bytes)
+        self.privval = PrivValidator(key, self.home.privval_state, self.genesis.chain_id) if is_validator else None
+        self.p2p = P2P(self.genesis.chain_id, self.node_id, self.config.p2p_laddr, self.config.peers,
+                       on_message=self._on_p2p, on_connect=self._on_connect)
+        self.driver = Driver(self.genesis, self.kv, self.app, self.mempool, self.privval, WAL(self.home.wal), self.p2p)
+        self.rpc = RPCServer(self)
+        self._gossip: list[bytes] = []
+        self._rpc_runner: web.AppRunner | None = None
+        self._flush_task = None
+
+    def _on_p2p(self, peer, msg):
+        self.driver.on_message(peer, msg)
+
+    def _on_connect(self, peer):
+        self.driver.on_connect(peer)
+
+    def submit_tx(self, tx: bytes):
+        res = self.mempool.add(tx)
+        if res.ok:
+            self._gossip.append(tx)
+        return res
+
+    async def _flush_gossip(self) -> None:
+        while True:
+            await asyncio.sleep(0.02)
+            if self._gossip:
+                batch, self._gossip = self._gossip, []
+                self.p2p.broadcast(["txs", batch])
+
+    async def start(self) -> None:
+        await self.p2p.start()
+        await self.driver.start()
+        self._flush_task = asyncio.create_task(self._flush_gossip())
+        self._rpc_runner = web.AppRunner(self.rpc.web_app, access_log=None)
+        await self._rpc_runner.setup()
+        host, port = self.config.rpc_laddr.rsplit(":", 1)
+        await web.TCPSite(self._rpc_runner, host, int(port)).start()
+        log.info("node %s up: rpc http://%s p2p %s, height %d", self.moniker, self.config.rpc_laddr,
+                 self.config.p2p_laddr, self.driver.store.height())
+
+    async def stop(self) -> None:
+        if self._flush_task:
+            self._flush_task.cancel()
+        if self._rpc_runner:
+            await self._rpc_runner.cleanup()
+        await self.driver.stop()
+        await self.p2p.stop()
+        self.kv.close()
+
+
+def run_node(home: str | Path, app_factory) -> None:
+    """Run until SIGINT/SIGTERM, then stop cleanly."""
+    async def main():
+        node = Node(home, app_factory)
+        await node.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info("stopping")
+        await node.stop()
+    asyncio.run(main())

@@ -1,0 +1,44 @@
+"""Writes home folders and a shared genesis for N validators (`provchain testnet`)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from ..chain import crypto
+from ..chain.types import Genesis, Validator, ValidatorSet
+from ..consensus.node import Home, NodeConfig
+
+BASE_RPC = 26657
+BASE_P2P = 26656
+
+
+def ports(i: int, base_port: int = BASE_P2P) -> tuple[int, int]:
+    """(p2p, rpc) for validator i: CometBFT's defaults 26656/26657, shifted by 10 per node."""
+    return base_port + 10 * i, base_port + 1 + 10 * i
+
+
+def write_testnet(out: str | Path, n: int, chain_id: str = "provchain-devnet", base_port: int = BASE_P2P,
+                  host: str = "127.0.0.1", hostnames: list[str] | None = None, app_name: str = "provenance",
+                  listen_host: str | None = None) -> list[Path]:
+    """Create `out/node{i}` homes. `hostnames` (e.g. docker service names) replace `host` in peer lists."""
+    out = Path(out)
+    keys = [crypto.PrivateKey.generate() for _ in range(n)]
+    genesis = Genesis(chain_id, int(time.time() * 1000), ValidatorSet(tuple(Validator(k.pubkey, 10) for k in keys)),
+                      app_name=app_name)
+    homes = []
+    peer_host = hostnames or [host] * n
+    for i, key in enumerate(keys):
+        home = Home(out / f"node{i}")
+        home.config_dir.mkdir(parents=True, exist_ok=True)
+        home.data_dir.mkdir(parents=True, exist_ok=True)
+        home.genesis.write_text(genesis.to_json())
+        key.save(home.key)
+        p2p, rpc = ports(i, base_port)
+        peers = [f"{peer_host[j]}:{ports(j, base_port)[0]}" for j in range(n) if j != i]
+        bind = listen_host or host
+        cfg = NodeConfig(moniker=f"node{i}", rpc_laddr=f"{bind}:{rpc}",
+                         p2p_laddr=f"{peer_host[i] if hostnames else bind}:{p2p}", peers=peers)
+        home.node_config.write_text(cfg.to_json())
+        homes.append(home.root)
+    return homes
