@@ -1,9 +1,9 @@
 """Vote sets: the votes of one (height, round, type), counted by voting power.
 
 Signatures are checked by the caller before a vote gets here; a VoteSet only checks that the vote
-belongs to it (height, round, type, a validator of the set). Each validator counts once: its first vote
-stays counted, an identical later vote is a duplicate, and a later vote for another block is an
-equivocation, reported as a `Conflict` carrying `DuplicateVoteEvidence`.
+belongs to it (height, round, type, a validator of the set). A validator's first vote stays counted, an
+identical later vote is a duplicate, and a later vote for another block is an equivocation, reported as
+a `Conflict` carrying `DuplicateVoteEvidence` (see VoteSet for how it is counted).
 """
 
 from __future__ import annotations
@@ -23,7 +23,20 @@ class Conflict:
 
 
 class VoteSet:
-    """The votes of one (height, round, type)."""
+    """The votes of one (height, round, type).
+
+    Counting follows Algorithm 1, where a rule needs "2f + 1 PREVOTE(h, r, id(v))" messages from distinct
+    validators: the power for a block is the power of the distinct validators that voted for it. A
+    validator's first vote is its counted vote (`get`, `total_power`, `has_two_thirds_any`); a later,
+    conflicting vote is reported as evidence *and* also counts for the block it names (at most
+    MAX_BLOCKS_PER_VALIDATOR blocks per validator, to bound memory). Counting it matters for liveness: an
+    equivocator sends one vote to half the network and another to the rest; if each node kept only the
+    first it saw, nodes would disagree forever on whether a polka exists (the simulation found rounds
+    that never ended). It cannot hurt safety: two blocks can both pass 2/3 only if validators with more
+    than 1/3 of the power equivocated. `two_thirds_majority` is fixed once found (as in CometBFT).
+    """
+
+    MAX_BLOCKS_PER_VALIDATOR = 4
 
     def __init__(self, valset: ValidatorSet, height: int, round: int, type: int):
         if type not in (PREVOTE, PRECOMMIT):
@@ -32,11 +45,12 @@ class VoteSet:
         self.height = height
         self.round = round
         self.type = type
-        self._votes: dict[bytes, Vote] = {}  # validator address -> its counted (first) vote
-        self._power: dict[bytes, int] = {}  # block hash -> power
+        self._votes: dict[bytes, Vote] = {}  # validator address -> its first vote
+        self._blocks_of: dict[bytes, dict[bytes, Vote]] = {}  # validator -> block hash -> its vote for it
+        self._power: dict[bytes, int] = {}  # block hash -> power of the validators that voted for it
         self._by_block: dict[bytes, list[Vote]] = {}
         self._sum = 0
-        self._conflicts: set[tuple[bytes, bytes]] = set()  # (validator, block hash) already reported
+        self._maj23: bytes | None = None
 
     def add(self, vote: Vote):
         """Count a vote. Returns "added", "duplicate" or Conflict(evidence).
@@ -48,25 +62,33 @@ class VoteSet:
         validator = self.valset.by_address.get(vote.validator_address)
         if validator is None:
             raise InvalidError("vote from a non-validator")
-        old = self._votes.get(vote.validator_address)
-        if old is not None:
-            if old.block_hash == vote.block_hash:
-                return DUPLICATE
-            key = (vote.validator_address, vote.block_hash)
-            if key in self._conflicts:
-                return DUPLICATE  # this equivocation was already reported
-            self._conflicts.add(key)
-            return Conflict(DuplicateVoteEvidence.of(old, vote))
-        self._votes[vote.validator_address] = vote
-        self._power[vote.block_hash] = self._power.get(vote.block_hash, 0) + validator.power
+        mine = self._blocks_of.get(vote.validator_address)
+        if mine is None:
+            self._votes[vote.validator_address] = vote
+            self._blocks_of[vote.validator_address] = {vote.block_hash: vote}
+            self._sum += validator.power
+            self._count(vote, validator.power)
+            return ADDED
+        if vote.block_hash in mine:
+            return DUPLICATE
+        first = self._votes[vote.validator_address]
+        if len(mine) < self.MAX_BLOCKS_PER_VALIDATOR:
+            mine[vote.block_hash] = vote
+            self._count(vote, validator.power)
+        return Conflict(DuplicateVoteEvidence.of(first, vote))
+
+    def _count(self, vote: Vote, power: int) -> None:
+        p = self._power[vote.block_hash] = self._power.get(vote.block_hash, 0) + power
         self._by_block.setdefault(vote.block_hash, []).append(vote)
-        self._sum += validator.power
-        return ADDED
+        if self._maj23 is None and self.valset.has_quorum(p):
+            self._maj23 = vote.block_hash
 
     def get(self, address: bytes) -> Vote | None:
+        """A validator's first (counted) vote."""
         return self._votes.get(address)
 
     def power_for(self, block_hash: bytes) -> int:
+        """The power of the distinct validators that voted for block_hash."""
         return self._power.get(block_hash, 0)
 
     def total_power(self) -> int:
@@ -75,18 +97,17 @@ class VoteSet:
 
     def two_thirds_majority(self) -> bytes | None:
         """The block hash (NIL included) that has more than 2/3 of the validator set's power."""
-        for block_hash, power in self._power.items():
-            if self.valset.has_quorum(power):
-                return block_hash
-        return None
+        return self._maj23
 
     def has_two_thirds_any(self) -> bool:
         return self.valset.has_quorum(self._sum)
 
     def votes_for(self, block_hash: bytes) -> list[Vote]:
+        """The votes for block_hash, one per validator, in arrival order."""
         return list(self._by_block.get(block_hash, ()))
 
     def votes(self) -> list[Vote]:
+        """The first vote of each validator, in arrival order."""
         return list(self._votes.values())
 
     def __len__(self) -> int:
