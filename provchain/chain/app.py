@@ -40,125 +40,34 @@ class TxResult:
 class Application(Protocol):
     def info(self) -> tuple[int, bytes]: ...
     def check_tx(self, tx: bytes) -> TxResult: ...
-    def process_proposal(self, block: Block) -> str | None: ...  # None when acceptable, else the reason
-    def finalize_block(self, block: Block) -> tuple[list[TxResult], bytes]: ...
-    def pending_writes(self) -> dict[bytes, bytes | None]: ...
-    def commit(self) -> None: ...
-    def reset_check_state(self) -> None: ...
-    def query(self, path: str, params: dict) -> object: ...
-
-
-class Overlay:
-    """Reads through staged writes to the committed KV."""
-
-    def __init__(self, kv: KV):
-        self.kv = kv
-        self.writes: dict[bytes, bytes | None] = {}
-
-    def get(self, key: bytes) -> bytes | None:
-        if key in self.writes:
-            return self.writes[key]
-        return self.kv.get(key)
-
-    def put(self, key: bytes, value: bytes | None) -> None:
-        self.writes[key] = value
-
-
-@dataclass
-class KindHandler:
-    """What a tx kind means: validate the body statelessly, then apply it to state."""
-    validate: object  # (body) -> None, raises InvalidError
-    apply: object     # (state: Overlay, tx: SignedTx, tx_hash: bytes, height: int, time_ms: int) -> TxResult
-
-
-class AccountApp:
-    """Signed txs with a per-sender nonce. Subclasses register their tx kinds in `handlers`."""
-
-    def __init__(self, kv: KV, chain_id: str, max_tx_bytes: int):
-        self.kv = kv
-        self.chain_id = chain_id
-        self.max_tx_bytes = max_tx_bytes
-        self.sig_cache = crypto.VerifyCache()
-        self.handlers: dict[str, KindHandler] = {}
-        self._staged: Overlay | None = None
-        self._check_nonces: dict[bytes, int] = {}
-
-    # --- info & queries
-    def info(self) -> tuple[int, bytes]:
-        raw = self.kv.get(schema.APP_STATE)
-        if raw is None:
-            return 0, b""
-        h, app_hash = decode(raw)
-        return h, app_hash
-
-    def nonce(self, sender: bytes, state=None) -> int:
-        raw = (state or self.kv).get(schema.nonce_key(sender))
-        return decode(raw) if raw is not None else 0
-
-    def query(self, path: str, params: dict):
-        if path == "nonce":
-            return {"nonce": self.nonce(params["sender"])}
-        raise InvalidError(f"unknown query path {path!r}")
-
-    # --- stateless checks (shared by check_tx, process_proposal and finalize_block)
-    def _decode_checked(self, raw: bytes) -> tuple[SignedTx | None, TxResult]:
-        if len(raw) > self.max_tx_bytes:
-            return None, TxResult(ERR_SIZE, f"tx of {len(raw)} bytes exceeds the limit of {self.max_tx_bytes}")
-        try:
-            tx = SignedTx.decode(raw, self.max_tx_bytes)
-        except InvalidError as exc:
-            return None, TxResult(ERR_DECODE, str(exc))
-        handler = self.handlers.get(tx.kind)
-        if handler is None:
-            return None, TxResult(ERR_KIND, f"unknown tx kind {tx.kind!r}")
-        try:
-            handler.validate(tx.body)
-        except InvalidError as exc:
-            return None, TxResult(ERR_BODY, f"invalid {tx.kind}: {exc}")
-        if not self.sig_cache.verify(tx_hash(raw), tx.sender, tx.sign_bytes(self.chain_id), tx.signature):
-            return None, TxResult(ERR_SIGNATURE, "bad signature (wrong key, altered tx or another chain id)")
-        return tx, TxResult()
-
-    # --- mempool admission
-    def check_tx(self, raw: bytes) -> TxResult:
-        tx, res = self._decode_checked(raw)
-        if tx is None:
-            return res
-        expected = self._check_nonces.get(tx.sender)
-        if expected is None:
-            expected = self.nonce(tx.sender)
-        if tx.nonce != expected:
-            return TxResult(ERR_NONCE, f"nonce {tx.nonce} is not the next nonce {expected} for this sender"
-                            + (" (replayed)" if tx.nonce < expected else ""))
-        self._check_nonces[tx.sender] = expected + 1
-        return TxResult()
-
-    def reset_check_state(self) -> None:
-        self._check_nonces.clear()
-
-    # --- block execution
     def process_proposal(self, block: Block) -> str | None:
-        for i, raw in enumerate(block.txs):
-            tx, res = self._decode_checked(raw)
-            if tx is None:
-                return f"tx {i}: {res.log}"
+        """Accept a block only if every tx in it would succeed: so a tx's inclusion in a committed block
+        proves that it took effect, and light clients need no separate proof of results."""
+        _, results = self._execute(block)
+        for i, res in enumerate(results):
+            if not res.ok:
+                return f"tx {i} would fail: {res.log}"
         return None
 
-    def finalize_block(self, block: Block) -> tuple[list[TxResult], bytes]:
+    def _execute(self, block: Block) -> tuple[Overlay, list[TxResult]]:
         state = Overlay(self.kv)
         results = []
-        for raw in block.txs:
+        for i, raw in enumerate(block.txs):
             tx, res = self._decode_checked(raw)
             if tx is not None:
                 expected = self.nonce(tx.sender, state)
                 if tx.nonce != expected:
                     res = TxResult(ERR_NONCE, f"nonce {tx.nonce} is not the next nonce {expected}")
                 else:
-                    res = self.handlers[tx.kind].apply(state, tx, tx_hash(raw), block.header.height,
-                                                       block.header.time_ms)
-                    if res.ok:
-                        state.put(schema.nonce_key(tx.sender), encode(expected + 1))
+                    # an ordered, correctly signed tx uses its nonce even when its kind rejects it,
+                    # so the sender's later txs stay valid
+                    state.put(schema.nonce_key(tx.sender), encode(expected + 1))
+                    res = self.handlers[tx.kind].apply(state, tx, tx_hash(raw), i, block)
             results.append(res)
+        return state, results
+
+    def finalize_block(self, block: Block) -> tuple[list[TxResult], bytes]:
+        state, results = self._execute(block)
         self.on_block_end(state, block)
         prev = self.info()[1]
         changes = encode([[k, v] for k, v in sorted(state.writes.items(), key=lambda kv: kv[0])])
@@ -174,8 +83,14 @@ class AccountApp:
         return dict(self._staged.writes) if self._staged else {}
 
     def commit(self) -> None:
-        self._staged = None
+        """The staged writes are durable now: drop the overlay and let subclasses update caches."""
+        staged, self._staged = self._staged, None
         self.reset_check_state()
+        if staged is not None:
+            self.on_commit(staged)
+
+    def on_commit(self, staged: Overlay) -> None:
+        """Hook for in-memory indexes that follow committed state."""
 
 
 class NoteApp(AccountApp):
@@ -191,6 +106,6 @@ class NoteApp(AccountApp):
             raise InvalidError("a note is at most 1024 bytes")
 
     @staticmethod
-    def _apply(state: Overlay, tx: SignedTx, h: bytes, height: int, time_ms: int) -> TxResult:
+    def _apply(state: Overlay, tx: SignedTx, h: bytes, index: int, block: Block) -> TxResult:
         state.put(schema.NOTE + h, tx.body)
         return TxResult()

@@ -12,7 +12,7 @@ ERR_FULL = 20
 
 class Mempool:
     def __init__(self, app: Application, max_txs: int = 20_000, max_bytes: int = 128 * 1024 * 1024,
-                 max_tx_bytes: int = 64 * 1024, committed_cache: int = 200_000):
+                 max_tx_bytes: int = 200 * 1024, committed_cache: int = 200_000):
         self.app = app
         self.max_txs = max_txs
         self.max_bytes = max_bytes

@@ -430,7 +430,7 @@ def tx_hash(tx: bytes) -> bytes:
 
 @dataclass(frozen=True)
 class ConsensusParams:
-    max_tx_bytes: int = 64 * 1024
+    max_tx_bytes: int = 200 * 1024
     max_block_bytes: int = 4 * 1024 * 1024
     max_block_txs: int = 5000
     timeout_propose_ms: int = 1000

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Sets up everything the tests need, then runs the fast suites and the slow (real processes) suites.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+echo "== fast suites: unit, property, simulation"
+.venv/bin/python -m pytest -q -m "not slow" "$@"
+echo "== slow suites: real validator processes on 127.0.0.1"
+.venv/bin/python -m pytest -q -m "slow" "$@"
