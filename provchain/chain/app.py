@@ -40,6 +40,117 @@ class TxResult:
 class Application(Protocol):
     def info(self) -> tuple[int, bytes]: ...
     def check_tx(self, tx: bytes) -> TxResult: ...
+    def process_proposal(self, block: Block) -> str | None: ...  # None when acceptable, else the reason
+    def finalize_block(self, block: Block) -> tuple[list[TxResult], bytes]: ...
+    def pending_writes(self) -> dict[bytes, bytes | None]: ...
+    def commit(self) -> None: ...
+    def reset_check_state(self) -> None: ...
+
+
+class Overlay:
+    """Reads through staged writes to the committed KV."""
+
+    def __init__(self, kv: KV):
+        self.kv = kv
+        self.writes: dict[bytes, bytes | None] = {}
+
+    def get(self, key: bytes) -> bytes | None:
+        if key in self.writes:
+            return self.writes[key]
+        return self.kv.get(key)
+
+    def put(self, key: bytes, value: bytes | None) -> None:
+        self.writes[key] = value
+
+
+@dataclass
+class KindHandler:
+    """What a tx kind means: validate the body statelessly, then apply it to state."""
+    validate: object  # (body) -> None, raises InvalidError
+    apply: object     # (state: Overlay, tx: SignedTx, tx_hash: bytes, index: int, block: Block) -> TxResult
+
+
+class AccountApp:
+    """Signed txs with a per-sender nonce. Subclasses register their tx kinds in `handlers`."""
+
+    def __init__(self, kv: KV, chain_id: str, max_tx_bytes: int):
+        self.kv = kv
+        self.chain_id = chain_id
+        self.max_tx_bytes = max_tx_bytes
+        self.sig_cache = crypto.VerifyCache()
+        self.handlers: dict[str, KindHandler] = {}
+        self._staged: Overlay | None = None
+        self._check_nonces: dict[bytes, int] = {}
+
+    # --- info & queries
+    def info(self) -> tuple[int, bytes]:
+        raw = self.kv.get(schema.APP_STATE)
+        if raw is None:
+            return 0, b""
+        h, app_hash = decode(raw)
+        return h, app_hash
+
+    def nonce(self, sender: bytes, state=None) -> int:
+        raw = (state or self.kv).get(schema.nonce_key(sender))
+        return decode(raw) if raw is not None else 0
+
+    def next_nonce(self, sender: bytes) -> int:
+        """The nonce a new tx from `sender` should carry, counting its txs waiting in the mempool."""
+        pending = self._check_nonces.get(sender)
+        return pending if pending is not None else self.nonce(sender)
+
+    def routes(self):
+        return [("GET", "/nonce", self.rpc_nonce)]
+
+    async def rpc_nonce(self, request):
+        from .jsonfmt import parse_hex
+        sender = parse_hex(request.query.get("sender", ""), crypto.PUBKEY_SIZE)
+        return {"sender": sender.hex().upper(), "next_nonce": str(self.next_nonce(sender)),
+                "committed_nonce": str(self.nonce(sender))}
+
+    # --- stateless checks (shared by check_tx, process_proposal and finalize_block)
+    def _decode_checked(self, raw: bytes) -> tuple[SignedTx | None, TxResult]:
+        if len(raw) > self.max_tx_bytes:
+            return None, TxResult(ERR_SIZE, f"tx of {len(raw)} bytes exceeds the limit of {self.max_tx_bytes}")
+        try:
+            tx = SignedTx.decode(raw, self.max_tx_bytes)
+        except InvalidError as exc:
+            return None, TxResult(ERR_DECODE, str(exc))
+        handler = self.handlers.get(tx.kind)
+        if handler is None:
+            return None, TxResult(ERR_KIND, f"unknown tx kind {tx.kind!r}")
+        try:
+            handler.validate(tx.body)
+        except InvalidError as exc:
+            return None, TxResult(ERR_BODY, f"invalid {tx.kind}: {exc}")
+        if not self.sig_cache.verify(tx_hash(raw), tx.sender, tx.sign_bytes(self.chain_id), tx.signature):
+            return None, TxResult(ERR_SIGNATURE, "bad signature (wrong key, altered tx or another chain id)")
+        return tx, TxResult()
+
+    # --- mempool admission
+    def check_tx(self, raw: bytes) -> TxResult:
+        tx, res = self._decode_checked(raw)
+        if tx is None:
+            return res
+        expected = self._check_nonces.get(tx.sender)
+        if expected is None:
+            expected = self.nonce(tx.sender)
+        if tx.nonce != expected:
+            return TxResult(ERR_NONCE, f"nonce {tx.nonce} is not the next nonce {expected} for this sender"
+                            + (" (replayed)" if tx.nonce < expected else ""))
+        res = self.check_stateful(tx, tx_hash(raw))
+        if res.ok:
+            self._check_nonces[tx.sender] = expected + 1
+        return res
+
+    def check_stateful(self, tx: SignedTx, h: bytes) -> TxResult:
+        """Kind-specific admission checks against committed + pending state (override)."""
+        return TxResult()
+
+    def reset_check_state(self) -> None:
+        self._check_nonces.clear()
+
+    # --- block execution
     def process_proposal(self, block: Block) -> str | None:
         """Accept a block only if every tx in it would succeed: so a tx's inclusion in a committed block
         proves that it took effect, and light clients need no separate proof of results."""
