@@ -1,0 +1,494 @@
+"""Perceptual fingerprint of a video: decode once with PyAV, sample by timestamp, hash each sample.
+
+Algorithm `pcv1` (see BENCHMARKS-fingerprint.md for the measurements behind each choice):
+
+* Sampling: one sample every SAMPLE_PERIOD_MS (200 ms, 5 per second) on a grid anchored at the
+  first decoded frame; sample k is the frame *displayed* at time k*200 ms (the last frame whose
+  presentation time is <= k*200 ms), so a frame-rate change (30 -> 24 fps) or a variable frame rate
+  does not move the grid.
+* Per sample: the frame is reduced by libswscale (area filter) straight to a 64x64 luma image
+  (`frame.reformat(64, 64, "gray")`); nothing else is converted.  The hash entry is
+  HASH_BYTES = 34 bytes:
+    - bytes 0..31: 256-bit DCT hash: the 16x16 lowest non-DC coefficients of the 2-D DCT-II of
+      the 64x64 luma (rows/columns 1..16 of the DCT basis, as in PDQ), each bit = coefficient >
+      median of the 256 coefficients; bit i of the hash is coefficient (i // 16, i % 16), packed
+      big-endian (numpy.packbits order).
+    - byte 32: mean luma of the 64x64 image (0..255).
+    - byte 33: "texture", min(255, round(2 * std)) of the 64x64 luma.  A sample whose texture is
+      below match.FLAT_TEXTURE is nearly uniform: its DCT bits are noise and the matcher compares
+      it by mean luma instead.
+* `frames_sha256`: SHA-256 over every decoded frame's luma plane (Y, visible width only, no line
+  padding), each frame prefixed by its width and height; identical for a remux of the same
+  bitstream into another container.  Chroma is not hashed (cost; see the benchmarks).
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import struct
+import threading
+from dataclasses import dataclass
+from typing import Iterable
+
+import numpy as np
+
+ALG = "pcv1-dct256-p200"
+SAMPLE_PERIOD_MS = 200
+HASH_BITS = 256
+DCT_BYTES = HASH_BITS // 8
+HASH_BYTES = DCT_BYTES + 2  # + mean luma + texture
+MAX_SAMPLES = 3600 * 1000 // SAMPLE_PERIOD_MS + 1  # one hour; analyze_file's max_duration_s is lower
+MAX_TIME_MS = 2**32 - 1
+_SIDE = 64
+_NCOEF = 24  # the 256 zig-zag coefficients reach u + v = 22
+STABLE_DELTA = 3.0  # luma units (orthonormal DCT of the 64x64 image)
+_PRE = 128  # swscale reduces each sampled frame to 128x128 luma; numpy does the rest
+RECORD_FRAC = 0.7  # the hash covers the centred 70% x 70% of the frame (corner logos stay out)
+QUERY_CROPS = (0.95, 0.90, 0.85)  # query-side variants: the clip may be a centred crop of these
+VARIANT_ENTRY = DCT_BYTES + 1  # DCT hash + texture of that crop
+VARIANT_BYTES = VARIANT_ENTRY * len(QUERY_CROPS)
+GRID_TOL_MS = 2.0  # container time bases round timestamps (mkv: 1 ms); tolerate that on the grid
+
+
+class FingerprintError(Exception):
+    """A clear one-line message for the user: not a video, truncated, zero-byte, audio-only,
+    too long, missing file."""
+
+
+@dataclass(frozen=True)
+class MediaFacts:
+    duration_ms: int
+    fps_milli: int
+    width: int
+    height: int
+    codec: str
+    container: str
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """Sample times and per-sample hashes.
+
+    hashes[i] (HASH_BYTES = 34): 32-byte DCT hash of the centred 80% of the frame at times_ms[i],
+    then mean luma, then texture (see the module doc).  variants[i] (VARIANT_BYTES = 99, optional):
+    three entries of 33 bytes (32-byte DCT hash + texture byte) of the same frame, assuming the
+    clip is a centred crop keeping 95%, 90%, 85% of the original.  analyze_file/analyze_frames always fill variants; a record only
+    needs the core (`record_form()`), a query sends both."""
+
+    alg: str
+    times_ms: tuple[int, ...]
+    hashes: tuple[bytes, ...]
+    variants: tuple[bytes, ...] = ()
+
+    def to_obj(self) -> list:
+        """Canonical msgpack-friendly form: [alg, [t0, t1, ...], core entries concatenated] plus,
+        when present, a fourth element: the variant entries concatenated."""
+        obj = [self.alg, list(self.times_ms), b"".join(self.hashes)]
+        if self.variants:
+            obj.append(b"".join(self.variants))
+        return obj
+
+    def record_form(self) -> "Fingerprint":
+        """The fingerprint without query-side crop variants: what a record stores on chain."""
+        return Fingerprint(self.alg, self.times_ms, self.hashes) if self.variants else self
+
+    @classmethod
+    def from_obj(cls, obj) -> "Fingerprint":
+        if not isinstance(obj, (list, tuple)) or len(obj) not in (3, 4):
+            raise ValueError("fingerprint must be a list [alg, times_ms, hashes(, variants)]")
+        alg, times, blob = obj[0], obj[1], obj[2]
+        if not isinstance(alg, str):
+            raise ValueError("fingerprint alg must be a string")
+        if alg != ALG:
+            raise ValueError(f"unsupported fingerprint algorithm {alg!r} (expected {ALG!r})")
+        if not isinstance(times, (list, tuple)):
+            raise ValueError("fingerprint times_ms must be a list of ints")
+        if not isinstance(blob, (bytes, bytearray)):
+            raise ValueError("fingerprint hashes must be bytes")
+        n = len(times)
+        if n == 0:
+            raise ValueError("fingerprint has no samples")
+        if n > MAX_SAMPLES:
+            raise ValueError(f"fingerprint has {n} samples, more than the maximum {MAX_SAMPLES}")
+        if len(blob) != n * HASH_BYTES:
+            raise ValueError(
+                f"fingerprint hashes are {len(blob)} bytes, expected {n} x {HASH_BYTES} = {n * HASH_BYTES}")
+        variants: tuple[bytes, ...] = ()
+        if len(obj) == 4:
+            vblob = obj[3]
+            if not isinstance(vblob, (bytes, bytearray)):
+                raise ValueError("fingerprint variants must be bytes")
+            if len(vblob) != n * VARIANT_BYTES:
+                raise ValueError(f"fingerprint variants are {len(vblob)} bytes, expected "
+                                 f"{n} x {VARIANT_BYTES} = {n * VARIANT_BYTES}")
+            vblob = bytes(vblob)
+            variants = tuple(vblob[i * VARIANT_BYTES : (i + 1) * VARIANT_BYTES] for i in range(n))
+        prev = -1
+        for t in times:
+            if type(t) is not int:  # bool is not an int here
+                raise ValueError("fingerprint times_ms must be ints")
+            if t < 0 or t > MAX_TIME_MS:
+                raise ValueError(f"fingerprint time {t} out of range")
+            if t <= prev:
+                raise ValueError("fingerprint times_ms must be strictly increasing")
+            prev = t
+        blob = bytes(blob)
+        hashes = tuple(blob[i * HASH_BYTES : (i + 1) * HASH_BYTES] for i in range(n))
+        return cls(alg, tuple(times), hashes, variants)
+
+    # -- helpers for match / pindex (not part of the serialized form)
+    def __len__(self) -> int:
+        return len(self.times_ms)
+
+    def dct_array(self) -> np.ndarray:
+        """(n, 4) uint64 view of the core 256-bit DCT hashes (for popcount distances)."""
+        a = np.frombuffer(b"".join(self.hashes), np.uint8).reshape(-1, HASH_BYTES)
+        return np.ascontiguousarray(a[:, :DCT_BYTES]).view(np.uint64)
+
+    def variant_arrays(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """([core, crop variants...] as (n, 4) uint64 arrays, [their (n,) texture arrays]);
+        just the core without variants."""
+        hs, qs = [self.dct_array()], [self.stats_array()[:, 1]]
+        if self.variants:
+            v = np.frombuffer(b"".join(self.variants), np.uint8).reshape(len(self.variants), -1, VARIANT_ENTRY)
+            for j in range(v.shape[1]):
+                hs.append(np.ascontiguousarray(v[:, j, :DCT_BYTES]).view(np.uint64))
+                qs.append(v[:, j, DCT_BYTES])
+        return hs, qs
+
+    def stats_array(self) -> np.ndarray:
+        """(n, 2) uint8: mean luma, texture."""
+        a = np.frombuffer(b"".join(self.hashes), np.uint8).reshape(-1, HASH_BYTES)
+        return a[:, DCT_BYTES:]
+
+
+@dataclass(frozen=True)
+class ClipAnalysis:
+    file_sha256: bytes
+    frames_sha256: bytes
+    facts: MediaFacts
+    fingerprint: Fingerprint
+
+
+# ------------------------------------------------------------------------------------- hashing
+
+
+def _dct_matrix() -> np.ndarray:
+    n = _SIDE
+    k = np.arange(0, _NCOEF)[:, None]
+    x = np.arange(n)[None, :]
+    m = np.sqrt(2.0 / n) * np.cos(np.pi * (2 * x + 1) * k / (2 * n))
+    m[0] /= np.sqrt(2.0)
+    return m
+
+
+def _zigzag() -> np.ndarray:
+    """Flat indices into the (_NCOEF, _NCOEF) coefficient block of the HASH_BITS lowest
+    frequencies, DC excluded, ordered by (u + v, u)."""
+    uv = sorted(((u, v) for u in range(_NCOEF) for v in range(_NCOEF) if u + v > 0),
+                key=lambda p: (p[0] + p[1], p[0]))
+    return np.array([u * _NCOEF + v for u, v in uv[:HASH_BITS]])
+
+
+def _box_matrix(frac: float) -> np.ndarray:
+    """(64, 128) area-resampling matrix taking the centred `frac` of a 128-pixel line to 64 pixels."""
+    lo = _PRE / 2 * (1 - frac)
+    step = _PRE * frac / _SIDE
+    m = np.zeros((_SIDE, _PRE))
+    px = np.arange(_PRE)
+    for p in range(_SIDE):
+        a, b = lo + p * step, lo + (p + 1) * step
+        m[p] = np.clip(np.minimum(px + 1, b) - np.maximum(px, a), 0, None) / step
+    return m
+
+
+_DCT = _dct_matrix()
+# record frames are hashed on their centred RECORD_FRAC; a query that is itself a centred crop
+# keeping a fraction c of the original shows that region as its centred RECORD_FRAC / c.
+_BOX = [_box_matrix(RECORD_FRAC / c) for c in (1.0,) + QUERY_CROPS]
+_BOX32 = [m.astype(np.float32) for m in _BOX]
+_DB32 = [(_DCT @ m).astype(np.float32) for m in _BOX]  # (16, 128): resample + DCT in one step
+
+
+_ZZ = _zigzag()
+
+
+def _dct_coefs(x128: np.ndarray, v: int) -> np.ndarray:
+    a = _DB32[v]
+    return np.matmul(np.matmul(a, x128), a.T).reshape(len(x128), -1)[:, _ZZ]
+
+
+def _dct_bits(x128: np.ndarray, v: int, with_quality: bool = False):
+    c = _dct_coefs(x128, v)
+    med = np.median(c, axis=1, keepdims=True)
+    bits = np.packbits(c > med, axis=1)
+    if not with_quality:
+        return bits
+    # bits whose coefficient lies within STABLE_DELTA of the median flip under compression noise
+    q = (np.abs(c - med) > STABLE_DELTA).sum(axis=1)
+    return bits, q
+
+
+def hash_luma(imgs: np.ndarray, variants: bool = True) -> tuple[list[bytes], list[bytes]]:
+    """Hash entries (and crop-variant entries) for a stack of 128x128 uint8 luma images.
+
+    Returns (core entries of HASH_BYTES, variant entries of VARIANT_BYTES or [] if not asked)."""
+    if imgs.ndim != 3 or imgs.shape[1:] != (_PRE, _PRE):
+        raise ValueError("expected (n, 128, 128) luma images")
+    x = imgs.astype(np.float32)
+    x64 = np.matmul(np.matmul(_BOX32[0], x), _BOX32[0].T)
+    mean = x64.mean(axis=(1, 2))
+    bits, q = _dct_bits(x, 0, with_quality=True)
+    stats = np.stack([np.clip(np.rint(mean), 0, 255), np.clip(q, 0, 255)], 1)
+    core = np.concatenate([bits, stats.astype(np.uint8)], 1)
+    core_l = [r.tobytes() for r in core]
+    if not variants:
+        return core_l, []
+    parts = []
+    for v in range(1, len(_BOX)):
+        b, qv = _dct_bits(x, v, with_quality=True)
+        parts += [b, np.clip(qv, 0, 255).astype(np.uint8)[:, None]]
+    var = np.concatenate(parts, 1)
+    return core_l, [r.tobytes() for r in var]
+
+
+_TLS = threading.local()
+
+
+def _reduce(frame) -> np.ndarray:
+    """128x128 luma by libswscale (area filter).  The reformatter is kept: building a new swscale
+    context per frame (what frame.reformat does) costs ~5 ms, a cached one ~0.1 ms."""
+    r = getattr(_TLS, "reformatter", None)
+    if r is None:
+        from av.video.reformatter import VideoReformatter
+
+        r = _TLS.reformatter = VideoReformatter()
+    return r.reformat(frame, width=_PRE, height=_PRE, format="gray",
+                                 interpolation="AREA").to_ndarray()
+
+
+def _luma64_from_rgb(img: np.ndarray) -> np.ndarray:
+    """64x64 luma of an in-memory frame through the same swscale path as a decoded yuv420p frame
+    (rgb -> yuv420p -> 64x64 gray), so in-memory and decoded fingerprints agree."""
+    import av
+
+    img = np.asarray(img)
+    if img.dtype != np.uint8:
+        raise ValueError("frames must be uint8")
+    if img.ndim == 2:
+        f = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="gray")
+    elif img.ndim == 3 and img.shape[2] == 3:
+        f = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+        f = f.reformat(width=img.shape[1] & ~1, height=img.shape[0] & ~1, format="yuv420p")
+    else:
+        raise ValueError(f"unsupported frame shape {img.shape}")
+    return _reduce(f)
+
+
+def analyze_frames(frames: Iterable[np.ndarray], fps: float) -> Fingerprint:
+    """Fingerprint in-memory frames (RGB uint8 (h, w, 3) or luma (h, w)) at a constant `fps`.
+
+    Same grid and hash as analyze_file, so a clip generated in memory and the file it is encoded to
+    give (near-)identical fingerprints."""
+    if not fps or fps <= 0 or not math.isfinite(fps):
+        raise ValueError("fps must be positive")
+    times: list[int] = []
+    smalls: list[np.ndarray] = []
+    prev = prev_small = None
+    k = 0
+    i = -1
+    for i, img in enumerate(frames):
+        t_ms = i * 1000.0 / fps
+        while prev is not None and k * SAMPLE_PERIOD_MS < t_ms - GRID_TOL_MS:
+            if prev_small is None:
+                prev_small = _luma64_from_rgb(prev)
+            times.append(k * SAMPLE_PERIOD_MS)
+            smalls.append(prev_small)
+            k += 1
+            if len(times) > MAX_SAMPLES:
+                raise ValueError("too many frames")
+        prev, prev_small = img, None
+    if prev is None:
+        raise ValueError("no frames")
+    end_ms = (i + 1) * 1000.0 / fps  # the last frame is displayed until its end
+    while k * SAMPLE_PERIOD_MS < end_ms - GRID_TOL_MS:
+        if prev_small is None:
+            prev_small = _luma64_from_rgb(prev)
+        times.append(k * SAMPLE_PERIOD_MS)
+        smalls.append(prev_small)
+        k += 1
+    if len(times) > MAX_SAMPLES:
+        raise ValueError("too many frames")
+    core, var = hash_luma(np.stack(smalls))
+    return Fingerprint(ALG, tuple(times), tuple(core), tuple(var))
+
+
+# ------------------------------------------------------------------------------------- decoding
+
+
+def _file_sha256(path: str) -> bytes:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(1 << 20)
+            if not b:
+                break
+            h.update(b)
+    return h.digest()
+
+
+def _hash_luma_plane(h, frame) -> None:
+    plane = frame.planes[0]
+    w, hh, ls = plane.width, plane.height, plane.line_size
+    h.update(struct.pack(">II", w, hh))
+    if ls == w:
+        h.update(memoryview(plane)[: w * hh])
+    else:
+        a = np.frombuffer(plane, np.uint8)[: ls * hh].reshape(hh, ls)[:, :w]
+        h.update(np.ascontiguousarray(a))
+
+
+_LUMA_FORMATS = {
+    "yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv440p", "yuvj440p",
+    "yuv411p", "yuv410p", "gray", "nv12", "nv21", "nv16", "yuva420p",
+}
+
+
+def analyze_file(path, max_duration_s: int = 900) -> ClipAnalysis:
+    """Decode `path` once: file hash, frames hash, media facts and fingerprint.
+
+    Raises FingerprintError (one clear line) for anything that is not a readable video."""
+    try:
+        return _analyze_file(os.fspath(path), max_duration_s)
+    except FingerprintError:
+        raise
+    except MemoryError:
+        raise FingerprintError(f"{path}: out of memory while decoding") from None
+    except Exception as e:  # noqa: BLE001 - every failure becomes one clear line
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise FingerprintError(f"{path}: cannot decode video ({msg})") from None
+
+
+def _analyze_file(path: str, max_duration_s: int) -> ClipAnalysis:
+    import av
+
+    if not os.path.exists(path):
+        raise FingerprintError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise FingerprintError(f"{path}: is a directory, not a video file")
+    if not os.path.isfile(path):
+        raise FingerprintError(f"{path}: not a regular file")
+    try:
+        size = os.path.getsize(path)
+    except OSError as e:
+        raise FingerprintError(f"{path}: cannot read ({e.strerror})") from None
+    if size == 0:
+        raise FingerprintError(f"{path}: empty file (0 bytes)")
+    try:
+        container = av.open(path, "r")
+    except PermissionError:
+        raise FingerprintError(f"{path}: permission denied") from None
+    except (av.error.InvalidDataError, av.error.EOFError):
+        raise FingerprintError(f"{path}: not a video file, or truncated (container unreadable)") from None
+    except av.error.FFmpegError as e:
+        raise FingerprintError(f"{path}: not a readable video ({e.strerror or e})") from None
+    with container:
+        if not container.streams.video:
+            what = "audio-only file" if container.streams.audio else "no video stream"
+            raise FingerprintError(f"{path}: {what}, nothing to fingerprint")
+        stream = container.streams.video[0]
+        declared_s = None
+        if container.duration is not None and container.duration > 0:
+            declared_s = container.duration / 1_000_000
+        elif stream.duration is not None and stream.time_base is not None:
+            declared_s = float(stream.duration * stream.time_base)
+        if declared_s is not None and declared_s > max_duration_s:
+            raise FingerprintError(
+                f"{path}: video is {declared_s:.0f} s long, longer than the {max_duration_s} s limit")
+        stream.thread_type = "AUTO"
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        fps = float(rate) if rate else 0.0
+        codec = stream.codec_context.name or "unknown"
+        fmt_name = (container.format.name or "unknown").split(",")[0]
+
+        fh = hashlib.sha256()
+        times: list[int] = []
+        smalls: list[np.ndarray] = []
+        t0 = None
+        k = 0
+        prev = prev_small = None
+        n = 0
+        last_t = 0.0
+        frame_dur = 1000.0 / fps if fps > 0 else 0.0
+        width = height = 0
+        max_ms = max_duration_s * 1000.0
+        try:
+            for frame in container.decode(stream):
+                if frame.format.name not in _LUMA_FORMATS:
+                    frame = frame.reformat(format="yuv420p")
+                _hash_luma_plane(fh, frame)
+                ft = frame.time
+                if ft is None:
+                    t_ms = n * frame_dur
+                else:
+                    if t0 is None:
+                        t0 = ft
+                    t_ms = (ft - t0) * 1000.0
+                if t_ms < last_t:  # out-of-order or broken timestamps: keep the grid monotonic
+                    t_ms = last_t
+                last_t = t_ms
+                if t_ms > max_ms:
+                    raise FingerprintError(
+                        f"{path}: video is longer than the {max_duration_s} s limit")
+                while prev is not None and k * SAMPLE_PERIOD_MS < t_ms - GRID_TOL_MS:
+                    # grid point k is displayed by the previous frame; reduce it (once) by
+                    # swscale straight from the decoder's format to 64x64 luma
+                    if prev_small is None:
+                        prev_small = _reduce(prev)
+                    times.append(k * SAMPLE_PERIOD_MS)
+                    smalls.append(prev_small)
+                    k += 1
+                prev, prev_small = frame, None
+                if n == 0:
+                    width, height = frame.width, frame.height
+                n += 1
+        except FingerprintError:
+            raise
+        except (av.error.InvalidDataError, av.error.EOFError) as e:
+            at = f" at {last_t / 1000:.1f} s" if n else ""
+            raise FingerprintError(f"{path}: corrupt or truncated video data{at} ({e.strerror or e})") from None
+        if n == 0 or prev is None:
+            raise FingerprintError(f"{path}: no decodable video frames (truncated or corrupt)")
+        if frame_dur <= 0:
+            frame_dur = last_t / max(1, n - 1) if n > 1 else 40.0
+        end_ms = last_t + frame_dur
+        while k * SAMPLE_PERIOD_MS < end_ms - GRID_TOL_MS:
+            if prev_small is None:
+                prev_small = _reduce(prev)
+            times.append(k * SAMPLE_PERIOD_MS)
+            smalls.append(prev_small)
+            k += 1
+        if declared_s is not None and declared_s > 1.0 and end_ms / 1000 < 0.8 * declared_s - 0.5:
+            raise FingerprintError(
+                f"{path}: truncated video (decoded {end_ms / 1000:.1f} s of {declared_s:.1f} s declared)")
+        if len(times) > MAX_SAMPLES:
+            raise FingerprintError(f"{path}: video too long")
+        core, var = hash_luma(np.stack(smalls))
+        fp = Fingerprint(ALG, tuple(times), tuple(core), tuple(var))
+        if fps <= 0:
+            fps = 1000.0 / frame_dur
+        facts = MediaFacts(
+            duration_ms=int(round(end_ms)),
+            fps_milli=int(round(fps * 1000)),
+            width=width,
+            height=height,
+            codec=codec,
+            container=fmt_name,
+        )
+    return ClipAnalysis(
+        file_sha256=_file_sha256(path),
+        frames_sha256=fh.digest(),
+        facts=facts,
+        fingerprint=fp,
+    )
