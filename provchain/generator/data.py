@@ -1,0 +1,316 @@
+"""Procedurally rendered training scenes for the built-in video generator (numpy only, no torch).
+
+A scene is one coloured object (circle / square / triangle) moving at constant speed along one axis,
+reflecting off the frame edges, over a static textured background (stripes, checker, smooth noise,
+gradient). Captions name the object colour, shape, motion and background, e.g.
+"a red circle bouncing left to right over a striped green background".
+
+Held-out split: some (colour, shape, direction) triples are never rendered for training; every
+colour, shape and direction (and every pair of colour+shape) still appears in training, so the
+held-out prompts measure compositional generalisation.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+SIZE = 64
+FPS = 8
+MAX_FRAMES = 64  # 8 s at 8 fps
+
+COLOURS: dict[str, tuple[int, int, int]] = {
+    "red": (230, 40, 40),
+    "green": (50, 210, 70),
+    "blue": (50, 100, 245),
+    "yellow": (245, 225, 40),
+    "white": (245, 245, 245),
+    "purple": (175, 60, 225),
+}
+SHAPES = ("circle", "square", "triangle")
+DIRECTIONS = ("left to right", "right to left", "top to bottom", "bottom to top")
+# unit velocity per direction (dx, dy); y grows downwards
+DIRECTION_VEC = {
+    "left to right": (1.0, 0.0),
+    "right to left": (-1.0, 0.0),
+    "top to bottom": (0.0, 1.0),
+    "bottom to top": (0.0, -1.0),
+}
+VERBS = ("moving", "bouncing", "sliding", "drifting")
+TEXTURES = ("striped", "checkered", "noisy", "gradient")
+BG_COLOURS: dict[str, tuple[int, int, int]] = {
+    "green": (40, 140, 60),
+    "blue": (45, 75, 170),
+    "red": (160, 45, 45),
+    "grey": (120, 120, 120),
+    "orange": (180, 105, 30),
+}
+FILLER = ("a", "an", "the", "over", "on", "background", "in", "front", "of")
+
+VOCAB: tuple[str, ...] = tuple(
+    dict.fromkeys(
+        ["<pad>"]
+        + list(FILLER)
+        + list(COLOURS)
+        + list(SHAPES)
+        + [w for d in DIRECTIONS for w in d.split()]
+        + list(VERBS)
+        + list(TEXTURES)
+        + list(BG_COLOURS)
+    )
+)
+MAX_PROMPT_WORDS = 16
+RADIUS = 7.0
+
+
+def is_heldout(colour: str, shape: str, direction: str) -> bool:
+    """12 of the 72 (colour, shape, direction) triples never appear in training."""
+    c = list(COLOURS).index(colour)
+    s = SHAPES.index(shape)
+    d = DIRECTIONS.index(direction)
+    return (c + 2 * s + d) % 6 == 0
+
+
+HELDOUT_TRIPLES = tuple(
+    (c, s, d) for c in COLOURS for s in SHAPES for d in DIRECTIONS if is_heldout(c, s, d)
+)
+
+
+@dataclass(frozen=True)
+class Scene:
+    colour: str
+    shape: str
+    direction: str
+    verb: str
+    texture: str
+    bg_colour: str
+    with_background_phrase: bool = True
+    # geometry / appearance parameters
+    x0: float = 32.0
+    y0: float = 32.0
+    speed: float = 3.0
+    radius: float = RADIUS
+    rgb: tuple[int, int, int] = (0, 0, 0)
+    bg_seed: int = 0
+
+    @property
+    def caption(self) -> str:
+        text = f"a {self.colour} {self.shape} {self.verb} {self.direction}"
+        if self.with_background_phrase:
+            text += f" over a {self.texture} {self.bg_colour} background"
+        return text
+
+
+def _pick(rng: np.random.Generator, seq):
+    return seq[int(rng.integers(len(seq)))]
+
+
+def sample_scene(rng: np.random.Generator, split: str = "train", caption_dropout: float = 0.0) -> Scene:
+    """Draw a random scene. split: 'train' (held-out triples excluded), 'heldout', or 'any'."""
+    while True:
+        colour = _pick(rng, list(COLOURS))
+        shape = _pick(rng, SHAPES)
+        direction = _pick(rng, DIRECTIONS)
+        h = is_heldout(colour, shape, direction)
+        if split == "any" or (split == "train" and not h) or (split == "heldout" and h):
+            break
+    texture = _pick(rng, TEXTURES)
+    bg_colour = _pick(rng, list(BG_COLOURS))
+    verb = _pick(rng, VERBS)
+    return _with_geometry(
+        rng,
+        Scene(colour, shape, direction, verb, texture, bg_colour,
+              with_background_phrase=bool(rng.random() >= caption_dropout)),
+    )
+
+
+def _with_geometry(rng: np.random.Generator, scene: Scene) -> Scene:
+    r = RADIUS
+    lo, hi = r + 1.0, SIZE - 1 - r - 1.0
+    dx, dy = DIRECTION_VEC[scene.direction]
+    start_lo, start_hi = lo, lo + 8.0
+    along = float(rng.uniform(start_lo, start_hi))
+    across = float(rng.uniform(lo + 1.0, hi - 1.0))
+    if dx != 0:
+        x0 = along if dx > 0 else SIZE - 1 - along
+        y0 = across
+    else:
+        y0 = along if dy > 0 else SIZE - 1 - along
+        x0 = across
+    base = np.array(COLOURS[scene.colour], dtype=np.int64)
+    jitter = rng.integers(-12, 13, size=3)
+    rgb = tuple(int(v) for v in np.clip(base + jitter, 0, 255))
+    return replace(scene, x0=x0, y0=y0, speed=float(rng.uniform(2.5, 4.0)), rgb=rgb,
+                   bg_seed=int(rng.integers(2**31)))
+
+
+def scene_from_words(colour, shape, direction, verb, texture, bg_colour, rng) -> Scene:
+    return _with_geometry(rng, Scene(colour, shape, direction, verb, texture, bg_colour))
+
+
+def _reflect(p: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    span = hi - lo
+    q = np.mod(p - lo, 2 * span)
+    return lo + np.where(q > span, 2 * span - q, q)
+
+
+def trajectory(scene: Scene, n_frames: int, start: int = 0) -> np.ndarray:
+    """Object centre (x, y) for frames start .. start+n_frames-1, shape (n, 2)."""
+    t = np.arange(start, start + n_frames, dtype=np.float64)
+    dx, dy = DIRECTION_VEC[scene.direction]
+    lo, hi = scene.radius + 1.0, SIZE - 1 - scene.radius - 1.0
+    x = _reflect(scene.x0 + dx * scene.speed * t, lo, hi)
+    y = _reflect(scene.y0 + dy * scene.speed * t, lo, hi)
+    return np.stack([x, y], axis=1)
+
+
+def render_background(scene: Scene) -> np.ndarray:
+    """float32 (64, 64, 3) in [0, 255]."""
+    rng = np.random.default_rng(scene.bg_seed)
+    base = np.array(BG_COLOURS[scene.bg_colour], dtype=np.float32)
+    dark, light = base * 0.35, base * 0.85
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
+    if scene.texture == "striped":
+        period = int(rng.choice([8, 16]))
+        phase = 2 * int(rng.integers(period // 2))
+        coord = xx if rng.random() < 0.5 else yy
+        t = (((coord + phase) % period) < period / 2).astype(np.float32)
+    elif scene.texture == "checkered":
+        cell = int(rng.choice([8, 16]))
+        ox, oy = 4 * rng.integers(cell // 4, size=2)
+        t = ((((xx + ox) // cell) + ((yy + oy) // cell)) % 2).astype(np.float32)
+    elif scene.texture == "noisy":
+        g = rng.random((4, 4)).astype(np.float32)
+        # smoothstep upsample of a 4x4 grid to 64x64 (smooth value noise)
+        u = xx / (SIZE - 1) * 3
+        v = yy / (SIZE - 1) * 3
+        i0 = np.clip(np.floor(u).astype(int), 0, 2)
+        j0 = np.clip(np.floor(v).astype(int), 0, 2)
+        fu, fv = u - i0, v - j0
+        fu, fv = fu * fu * (3 - 2 * fu), fv * fv * (3 - 2 * fv)
+        t = (g[j0, i0] * (1 - fu) * (1 - fv) + g[j0, i0 + 1] * fu * (1 - fv)
+             + g[j0 + 1, i0] * (1 - fu) * fv + g[j0 + 1, i0 + 1] * fu * fv)
+        t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
+    elif scene.texture == "gradient":
+        ang = rng.uniform(0, 2 * np.pi)
+        p = np.cos(ang) * xx + np.sin(ang) * yy
+        t = (p - p.min()) / max(float(p.max() - p.min()), 1e-6)
+    else:
+        raise ValueError(scene.texture)
+    return dark[None, None, :] * (1 - t[..., None]) + light[None, None, :] * t[..., None]
+
+
+def shape_coverage(shape: str, cx: float, cy: float, r: float) -> np.ndarray:
+    """Anti-aliased coverage (64, 64) in [0, 1] from a signed distance (pixel units)."""
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
+    px, py = xx - cx, yy - cy
+    if shape == "circle":
+        sdf = np.sqrt(px * px + py * py) - r
+    elif shape == "square":
+        s = r * 0.88
+        sdf = np.maximum(np.abs(px), np.abs(py)) - s
+    elif shape == "triangle":
+        # equilateral, pointing up, centroid at (cx, cy), circumradius ~ 1.25 r
+        R = r * 1.3
+        edges = []
+        for k in range(3):
+            a = np.pi / 2 + k * 2 * np.pi / 3 + np.pi  # outward normals point away from vertices
+            nx, ny = np.cos(a), -np.sin(a)
+            edges.append(px * nx + py * ny - R / 2)
+        sdf = np.maximum.reduce(edges)
+    else:
+        raise ValueError(shape)
+    return np.clip(0.5 - sdf, 0.0, 1.0)
+
+
+def render(scene: Scene, n_frames: int, start: int = 0, with_masks: bool = False):
+    """uint8 frames (n, 64, 64, 3) for frames start..start+n-1 (and coverage masks if asked)."""
+    bg = render_background(scene)
+    col = np.array(scene.rgb, dtype=np.float32)
+    traj = trajectory(scene, n_frames, start)
+    frames = np.empty((n_frames, SIZE, SIZE, 3), dtype=np.uint8)
+    masks = np.empty((n_frames, SIZE, SIZE), dtype=np.float32)
+    for i, (cx, cy) in enumerate(traj):
+        cov = shape_coverage(scene.shape, float(cx), float(cy), scene.radius)
+        img = bg * (1 - cov[..., None]) + col * cov[..., None]
+        frames[i] = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+        masks[i] = cov
+    return (frames, masks) if with_masks else frames
+
+
+_WORD_RE = re.compile(r"[a-z]+")
+
+
+def words(prompt: str) -> list[str]:
+    return _WORD_RE.findall(prompt.lower())
+
+
+def parse_prompt(prompt: str) -> dict[str, str | None]:
+    """Attributes named in a prompt: colour, shape, direction, texture, bg_colour (None if absent).
+
+    The first colour word is the object's; a colour after 'over'/'on' (or the second colour word)
+    is the background's.
+    """
+    ws = words(prompt)
+    out: dict[str, str | None] = {"colour": None, "shape": None, "direction": None,
+                                  "texture": None, "bg_colour": None}
+    joined = " ".join(ws)
+    for d in DIRECTIONS:
+        if d in joined:
+            out["direction"] = d
+            break
+    seen_over = False
+    for w in ws:
+        if w in ("over", "on"):
+            seen_over = True
+        elif w in SHAPES and out["shape"] is None:
+            out["shape"] = w
+        elif w in TEXTURES and out["texture"] is None:
+            out["texture"] = w
+        elif not seen_over and w in COLOURS and out["colour"] is None:
+            out["colour"] = w
+        elif (seen_over or out["colour"] is not None) and w in BG_COLOURS and out["bg_colour"] is None:
+            out["bg_colour"] = w
+    return out
+
+
+def heldout_prompts() -> list[str]:
+    """48 fixed evaluation prompts: each held-out triple over 4 backgrounds (one per texture)."""
+    prompts = []
+    bgs = list(BG_COLOURS)
+    for i, (c, s, d) in enumerate(HELDOUT_TRIPLES):
+        for k, tex in enumerate(TEXTURES):
+            verb = VERBS[(i + k) % len(VERBS)]
+            bg = bgs[(i + 2 * k) % len(bgs)]
+            prompts.append(f"a {c} {s} {verb} {d} over a {tex} {bg} background")
+    return prompts
+
+
+def training_segments(n: int, seg_frames: int, seed: int, p_start0: float = 0.4,
+                      caption_dropout: float = 0.1):
+    """Yield (scene, start, frames uint8 (seg_frames,64,64,3)) for n training clips.
+
+    Segments start at frame 0 with probability p_start0, otherwise at a uniform frame such that the
+    segment lies within MAX_FRAMES, so the model sees every absolute frame position.
+    """
+    rng = np.random.default_rng(seed)
+    for _ in range(n):
+        scene = sample_scene(rng, "train", caption_dropout=caption_dropout)
+        if rng.random() < p_start0:
+            start = 0
+        else:
+            start = int(rng.integers(0, MAX_FRAMES - seg_frames + 1))
+        yield scene, start, render(scene, seg_frames, start)
+
+
+def random_frames(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """n independent frames of random scenes at random times (for tokenizer training)."""
+    out = np.empty((n, SIZE, SIZE, 3), dtype=np.uint8)
+    masks = np.empty((n, SIZE, SIZE), dtype=np.float32)
+    for i in range(n):
+        scene = sample_scene(rng, "any")
+        t = int(rng.integers(0, MAX_FRAMES))
+        f, m = render(scene, 1, t, with_masks=True)
+        out[i], masks[i] = f[0], m[0]
+    return out, masks

@@ -1,0 +1,257 @@
+"""Causal transformer over [prompt words] + [frame tokens], predicting the next frame token.
+
+Sequence layout (one row of a batch):
+    prompt slots (MAX_PROMPT_WORDS, padded)  |  BOS, f0[0], f0[1], ..., f0[63], f1[0], ...
+Frame tokens are the tokenizer's 8x8 grids in raster order, so generation is token by token:
+within a frame and across frames. Input j carries the previous token ("content") and the
+embedding of the slot it predicts ("target": frame index + spatial index).
+
+Attention (one rule, used identically for training, full recomputation and KV-cache decoding):
+  * prompt slots attend to the non-pad prompt slots (bidirectional; the prompt is known up front);
+  * a frame input j attends to the non-pad prompt and to frame inputs k <= j whose content frame is
+    >= target_frame(j) - CONTEXT_FRAMES; i.e. every token sees the prompt, the two previous frames
+    in full and the current frame so far. Cache entries older than that are dropped, so decoding
+    cost per token is bounded whatever the clip length.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import data as D
+from .tokenizer import CODEBOOK_SIZE, TOKENS_PER_FRAME
+
+BOS = CODEBOOK_SIZE  # input-only id
+PAD_WORD = 0
+
+
+@dataclass(frozen=True)
+class GenConfig:
+    d_model: int = 128
+    n_layer: int = 4
+    n_head: int = 4
+    mlp_mult: int = 4
+    codebook: int = CODEBOOK_SIZE
+    words: int = len(D.VOCAB)
+    max_prompt: int = D.MAX_PROMPT_WORDS
+    max_frames: int = D.MAX_FRAMES
+    tokens_per_frame: int = TOKENS_PER_FRAME
+    context_frames: int = 2
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def tokenize_prompt(prompt: str, max_words: int = D.MAX_PROMPT_WORDS) -> list[int]:
+    """Word ids of a prompt. Unknown words are dropped with a warning (never an error)."""
+    index = {w: i for i, w in enumerate(D.VOCAB)}
+    ids, unknown = [], []
+    for w in D.words(prompt):
+        if w in index and w != "<pad>":
+            ids.append(index[w])
+        else:
+            unknown.append(w)
+    if unknown:
+        warnings.warn(f"generator: ignoring words not in the model's vocabulary: {', '.join(unknown)}",
+                      UserWarning, stacklevel=2)
+    if len(ids) > max_words:
+        warnings.warn(f"generator: prompt truncated to {max_words} known words", UserWarning, stacklevel=2)
+        ids = ids[:max_words]
+    return ids
+
+
+def pad_prompt(ids: list[int], max_words: int = D.MAX_PROMPT_WORDS) -> list[int]:
+    return ids + [PAD_WORD] * (max_words - len(ids))
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: GenConfig):
+        super().__init__()
+        self.h = cfg.n_head
+        self.hd = cfg.d_model // cfg.n_head
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
+        self.proj = nn.Linear(cfg.d_model, cfg.d_model)
+
+    def split(self, x):
+        B, L, _ = x.shape
+        q, k, v = self.qkv(x).split(self.h * self.hd, dim=-1)
+        f = lambda t: t.view(B, L, self.h, self.hd).transpose(1, 2)  # noqa: E731
+        return f(q), f(k), f(v)
+
+    def merge(self, y):
+        B, H, L, hd = y.shape
+        return self.proj(y.transpose(1, 2).reshape(B, L, H * hd))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: GenConfig):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(cfg.d_model)
+        self.attn = Attention(cfg)
+        self.ln2 = nn.LayerNorm(cfg.d_model)
+        self.mlp = nn.Sequential(
+            nn.Linear(cfg.d_model, cfg.mlp_mult * cfg.d_model),
+            nn.GELU(),
+            nn.Linear(cfg.mlp_mult * cfg.d_model, cfg.d_model),
+        )
+
+    def forward(self, x, mask):
+        q, k, v = self.attn.split(self.ln1(x))
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        x = x + self.attn.merge(y)
+        return x + self.mlp(self.ln2(x))
+
+
+class KVCache:
+    """Per-layer keys/values: prompt part (fixed) + a sliding window of frame inputs."""
+
+    def __init__(self, n_layer: int):
+        self.pk = [None] * n_layer  # (B, H, P, hd)
+        self.pv = [None] * n_layer
+        self.fk = [None] * n_layer  # (B, H, n, hd)
+        self.fv = [None] * n_layer
+        self.prompt_valid = None  # (B, P) bool
+        self.content_frame = None  # (n,) int64, shared across the batch
+        self.length = 0  # frame inputs fed so far
+
+
+class VideoTransformer(nn.Module):
+    def __init__(self, cfg: GenConfig = GenConfig()):
+        super().__init__()
+        self.cfg = cfg
+        d = cfg.d_model
+        self.tok_emb = nn.Embedding(cfg.codebook + 1, d)
+        self.word_emb = nn.Embedding(cfg.words, d)
+        self.prompt_pos = nn.Embedding(cfg.max_prompt, d)
+        self.prompt_type = nn.Parameter(torch.zeros(d))
+        self.spatial_emb = nn.Embedding(cfg.tokens_per_frame, d)
+        self.frame_emb = nn.Embedding(cfg.max_frames, d)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
+        self.ln_f = nn.LayerNorm(d)
+        self.head = nn.Linear(d, cfg.codebook, bias=False)
+        self.apply(self._init)
+
+    @staticmethod
+    def _init(m):
+        if isinstance(m, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(m.weight, std=0.02)
+            if isinstance(m, nn.Linear) and m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+    # ---- embeddings -------------------------------------------------------------------------
+    def embed_prompt(self, prompt_ids: torch.Tensor) -> torch.Tensor:
+        P = prompt_ids.shape[1]
+        pos = torch.arange(P, device=prompt_ids.device)
+        return self.word_emb(prompt_ids) + self.prompt_pos(pos)[None] + self.prompt_type
+
+    def embed_frames(self, inp: torch.Tensor, target_pos: torch.Tensor) -> torch.Tensor:
+        """inp (B, N) ids; target_pos (B, N) or (N,) flat slot index f*64+i being predicted."""
+        tpf = self.cfg.tokens_per_frame
+        return self.tok_emb(inp) + self.spatial_emb(target_pos % tpf) + self.frame_emb(target_pos // tpf)
+
+    # ---- masks ------------------------------------------------------------------------------
+    def build_mask(self, prompt_valid, content_frame, target_frame) -> torch.Tensor:
+        """(B, 1, P+N, P+N) bool attention mask (True = may attend).
+
+        prompt_valid (B, P) bool; content_frame / target_frame (B, N) int64.
+        """
+        B, P = prompt_valid.shape
+        N = content_frame.shape[1]
+        dev = prompt_valid.device
+        causal = torch.ones(N, N, dtype=torch.bool, device=dev).tril()
+        band = content_frame[:, None, :] >= (target_frame[:, :, None] - self.cfg.context_frames)
+        ff = causal[None] & band  # (B, N, N)
+        fp = prompt_valid[:, None, :].expand(B, N, P)
+        pp = prompt_valid[:, None, :].expand(B, P, P) & prompt_valid[:, :, None]
+        pp = pp | torch.eye(P, dtype=torch.bool, device=dev)[None]  # pad rows see themselves
+        pf = torch.zeros(B, P, N, dtype=torch.bool, device=dev)
+        top = torch.cat([pp, pf], dim=2)
+        bot = torch.cat([fp, ff], dim=2)
+        return torch.cat([top, bot], dim=1)[:, None]
+
+    # ---- full (training / recomputation) forward --------------------------------------------
+    def forward(self, prompt_ids, inp, target_pos, content_frame) -> torch.Tensor:
+        """Logits (B, N, codebook) for every frame input.
+
+        prompt_ids (B, P) (PAD_WORD = padding); inp (B, N) input ids (BOS or codes);
+        target_pos (B, N) flat slot predicted by each input; content_frame (B, N) frame index of
+        the token each input carries (-1 for BOS).
+        """
+        B, P = prompt_ids.shape
+        prompt_valid = prompt_ids != PAD_WORD
+        tpf = self.cfg.tokens_per_frame
+        target_pos = target_pos.expand(B, -1) if target_pos.dim() == 2 else target_pos[None].expand(B, -1)
+        content_frame = content_frame.expand(B, -1) if content_frame.dim() == 2 else content_frame[None].expand(B, -1)
+        mask = self.build_mask(prompt_valid, content_frame, target_pos // tpf)
+        x = torch.cat([self.embed_prompt(prompt_ids), self.embed_frames(inp, target_pos)], dim=1)
+        for blk in self.blocks:
+            x = blk(x, mask)
+        return self.head(self.ln_f(x[:, P:]))
+
+    # ---- incremental decoding ---------------------------------------------------------------
+    @torch.no_grad()
+    def start(self, prompt_ids: torch.Tensor) -> KVCache:
+        """Run the prompt once and cache its keys/values."""
+        cache = KVCache(self.cfg.n_layer)
+        B, P = prompt_ids.shape
+        valid = prompt_ids != PAD_WORD
+        cache.prompt_valid = valid
+        pp = (valid[:, None, :] & valid[:, :, None]) | torch.eye(P, dtype=torch.bool)[None]
+        mask = pp[:, None]
+        x = self.embed_prompt(prompt_ids)
+        for li, blk in enumerate(self.blocks):
+            q, k, v = blk.attn.split(blk.ln1(x))
+            cache.pk[li], cache.pv[li] = k, v
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+            x = x + blk.attn.merge(y)
+            x = x + blk.mlp(blk.ln2(x))
+        cache.content_frame = torch.zeros(0, dtype=torch.int64)
+        return cache
+
+    @torch.no_grad()
+    def step(self, cache: KVCache, token: torch.Tensor, content_frame: int) -> torch.Tensor:
+        """Feed one input per row (B,) whose target slot is cache.length; returns logits (B, V)."""
+        tpf = self.cfg.tokens_per_frame
+        pos = cache.length
+        target_frame = pos // tpf
+        lo = target_frame - self.cfg.context_frames
+        # drop cache entries no future query can see
+        if cache.content_frame.numel() and int(cache.content_frame[0]) < lo:
+            keep = cache.content_frame >= lo
+            cache.content_frame = cache.content_frame[keep]
+            for li in range(self.cfg.n_layer):
+                cache.fk[li] = cache.fk[li][:, :, keep]
+                cache.fv[li] = cache.fv[li][:, :, keep]
+        cache.content_frame = torch.cat([cache.content_frame, torch.tensor([content_frame])])
+        B = token.shape[0]
+        x = self.embed_frames(token[:, None], torch.tensor([pos]))
+        visible = cache.content_frame >= lo
+        mask = torch.cat([cache.prompt_valid, visible[None].expand(B, -1)], dim=1)[:, None, None, :]
+        for li, blk in enumerate(self.blocks):
+            q, k, v = blk.attn.split(blk.ln1(x))
+            if cache.fk[li] is None:
+                cache.fk[li], cache.fv[li] = k, v
+            else:
+                cache.fk[li] = torch.cat([cache.fk[li], k], dim=2)
+                cache.fv[li] = torch.cat([cache.fv[li], v], dim=2)
+            kk = torch.cat([cache.pk[li], cache.fk[li]], dim=2)
+            vv = torch.cat([cache.pv[li], cache.fv[li]], dim=2)
+            y = F.scaled_dot_product_attention(q, kk, vv, attn_mask=mask)
+            x = x + blk.attn.merge(y)
+            x = x + blk.mlp(blk.ln2(x))
+        cache.length += 1
+        return self.head(self.ln_f(x[:, 0]))
+
+
+def sequence_layout(n_frames: int, tokens_per_frame: int = TOKENS_PER_FRAME, start: int = 0):
+    """(target_pos, content_frame) for inputs [BOS/dummy, tok_0, ..., tok_{n*tpf-2}] of a window
+    of n_frames starting at frame `start` (start == 0: the first input is BOS)."""
+    n = n_frames * tokens_per_frame
+    j = torch.arange(n)
+    target_pos = start * tokens_per_frame + j
+    content_frame = torch.where(j == 0, torch.tensor(start - 1), start + (j - 1) // tokens_per_frame)
+    return target_pos, content_frame
