@@ -1,0 +1,150 @@
+"""Committed tx/s and commit latency of a 4-validator devnet on this machine, against the Ed25519 ceiling.
+
+    .venv/bin/python bench/throughput.py [--validators 4] [--seconds 20] [--rate 100]
+
+Phase 1 offers as much load as it can (pre-signed note txs, round-robin over the validators' RPC) and
+counts what gets committed per second. Phase 2 offers a steady --rate tx/s and measures each tx's commit
+latency (submit -> first sight of its block on a node, polled every 20 ms). The ceiling, measured in the
+same run: single-core Ed25519 verifications/s x cores / validators (each validator checks every tx once).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+import aiohttp
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from provchain.chain import crypto  # noqa: E402
+from provchain.chain.tx import SignedTx  # noqa: E402
+from provchain.chain.types import tx_hash  # noqa: E402
+from provchain.devnet.cluster import Cluster  # noqa: E402
+
+CHAIN = "provchain-devnet"
+
+
+def ed25519_ceiling(n_validators: int, seconds: float = 2.0) -> tuple[float, float]:
+    key = crypto.PrivateKey.generate()
+    msgs = [os.urandom(200) for _ in range(256)]
+    sigs = [key.sign(m) for m in msgs]
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        for m, s in zip(msgs, sigs):
+            crypto.verify(key.pubkey, m, s)
+        n += len(msgs)
+    per_core = n / (time.perf_counter() - t0)
+    return per_core, per_core * (os.cpu_count() or 1) / n_validators
+
+
+def make_txs(count: int, senders: int = 200) -> list[bytes]:
+    keys = [crypto.PrivateKey.generate() for _ in range(senders)]
+    return [SignedTx.create(keys[i % senders], CHAIN, "note", i // senders, os.urandom(100)).encode()
+            for i in range(count)]
+
+
+async def submit_all(urls, txs, rate: float | None, sent_at: dict, concurrency: int = 64):
+    """Submit txs round-robin; at most `rate` per second when given. Returns rejected count."""
+    q: asyncio.Queue = asyncio.Queue()
+    for i, tx in enumerate(txs):
+        q.put_nowait((i, tx))
+    rejected = 0
+    t0 = time.perf_counter()
+
+    async def worker(session):
+        nonlocal rejected
+        while not q.empty():
+            i, tx = q.get_nowait()
+            if rate:
+                delay = t0 + i / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            sent_at[tx_hash(tx)] = time.perf_counter()
+            try:
+                async with session.post(urls[i % len(urls)] + "/broadcast_tx", data=tx,
+                                        headers={"Content-Type": "application/octet-stream"}) as r:
+                    if r.status != 200:
+                        rejected += 1
+                    await r.read()
+            except aiohttp.ClientError:
+                rejected += 1
+
+    conn = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=conn) as session:
+        await asyncio.gather(*(worker(session) for _ in range(concurrency if not rate else 16)))
+    return rejected
+
+
+async def watch_commits(url: str, committed_at: dict, stop: asyncio.Event, start_height: int):
+    """Poll the node; record when each tx's block is first seen."""
+    import base64
+    h = start_height
+    async with aiohttp.ClientSession() as session:
+        while not stop.is_set():
+            async with session.get(f"{url}/status") as r:
+                tip = int((await r.json())["result"]["sync_info"]["latest_block_height"])
+            while h < tip:
+                h += 1
+                async with session.get(f"{url}/block?height={h}") as r:
+                    block = (await r.json())["result"]["block"]
+                now = time.perf_counter()
+                for t in block["data"]["txs"]:
+                    committed_at[tx_hash(base64.b64decode(t))] = now
+            await asyncio.sleep(0.02)
+
+
+async def phase(cluster, txs, rate, window_s):
+    sent_at, committed_at = {}, {}
+    stop = asyncio.Event()
+    start_height = cluster.height(0)
+    watcher = asyncio.create_task(watch_commits(cluster.url(0), committed_at, stop, start_height))
+    t0 = time.perf_counter()
+    rejected = await submit_all([cluster.url(i) for i in range(cluster.n)], txs, rate, sent_at)
+    t_sent = time.perf_counter()
+    deadline = t_sent + 30
+    while len(committed_at) < len(txs) - rejected and time.perf_counter() < deadline:
+        await asyncio.sleep(0.1)
+    stop.set()
+    await watcher
+    t_end = max(committed_at.values()) if committed_at else time.perf_counter()
+    lat = sorted(committed_at[h] - sent_at[h] for h in committed_at if h in sent_at)
+    return {"offered": len(txs), "rejected": rejected, "committed": len(committed_at),
+            "send_s": t_sent - t0, "tps": len(committed_at) / (t_end - t0),
+            "p50": statistics.median(lat) if lat else float("nan"),
+            "p99": lat[int(0.99 * (len(lat) - 1))] if lat else float("nan")}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--validators", type=int, default=4)
+    ap.add_argument("--load-txs", type=int, default=30000)
+    ap.add_argument("--rate", type=float, default=100.0)
+    ap.add_argument("--rate-seconds", type=float, default=15.0)
+    args = ap.parse_args()
+    per_core, ceiling = ed25519_ceiling(args.validators)
+    print(f"ed25519 verify: {per_core:,.0f}/s per core, {os.cpu_count()} cores -> ceiling "
+          f"{ceiling:,.0f} tx/s for {args.validators} validators")
+    with tempfile.TemporaryDirectory() as tmp:
+        cluster = Cluster(tmp, n=args.validators, app="note")
+        cluster.start_all()
+        try:
+            cluster.wait_height(0, 2)
+            txs = make_txs(args.load_txs + int(args.rate * args.rate_seconds))
+            sat = asyncio.run(phase(cluster, txs[:args.load_txs], None, None))
+            print(f"saturation: offered {sat['offered']} in {sat['send_s']:.1f}s, committed {sat['committed']} "
+                  f"({sat['rejected']} rejected): {sat['tps']:,.0f} committed tx/s = "
+                  f"{sat['tps'] / ceiling:.0%} of the ceiling; latency p50 {sat['p50']:.2f}s p99 {sat['p99']:.2f}s")
+            steady = asyncio.run(phase(cluster, txs[args.load_txs:], args.rate, None))
+            print(f"steady {args.rate:.0f} tx/s: committed {steady['committed']}/{steady['offered']}, "
+                  f"commit latency p50 {steady['p50']:.3f}s p99 {steady['p99']:.3f}s")
+        finally:
+            cluster.stop_all()
+
+
+if __name__ == "__main__":
+    main()
