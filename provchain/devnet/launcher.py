@@ -63,6 +63,10 @@ def stop_processes(procs: list[subprocess.Popen], grace: float = 10.0) -> None:
             p.wait()
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def run_devnet(args) -> int:
     root = Path(os.path.expanduser(args.home))
     n = args.validators
@@ -79,6 +83,8 @@ def run_devnet(args) -> int:
         return 2
     else:
         print(f"resuming the devnet in {root}", file=sys.stderr)
+    # SIGTERM (docker stop, kill, timeout) stops the children just like Ctrl-C does
+    signal.signal(signal.SIGTERM, _interrupt)
     procs = start_processes(root, n, args.base_port)
     children = [p for p, _, _ in procs]
     explorer = None
