@@ -7,7 +7,8 @@ the block and its commit, then calls commit(). Header H+1 carries the app hash a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Protocol
 
 from . import crypto, schema
@@ -24,6 +25,8 @@ ERR_SIZE = 4
 ERR_KIND = 5
 ERR_BODY = 6
 ERR_DUPLICATE = 7
+
+CHECK_CACHE = 200_000  # txs whose stateless check result is remembered
 
 
 @dataclass
@@ -77,7 +80,8 @@ class AccountApp:
         self.kv = kv
         self.chain_id = chain_id
         self.max_tx_bytes = max_tx_bytes
-        self.sig_cache = crypto.VerifyCache()
+        self.sig_cache = crypto.VerifyCache()  # for commit signatures
+        self._checked: OrderedDict[bytes, tuple[SignedTx | None, TxResult]] = OrderedDict()
         self.handlers: dict[str, KindHandler] = {}
         self._staged: Overlay | None = None
         self._check_nonces: dict[bytes, int] = {}
@@ -110,6 +114,19 @@ class AccountApp:
 
     # --- stateless checks (shared by check_tx, process_proposal and finalize_block)
     def _decode_checked(self, raw: bytes) -> tuple[SignedTx | None, TxResult]:
+        """Decode, validate and check the signature once per tx: the answer depends only on the bytes,
+        so it is cached by tx hash (mempool recheck, process_proposal and finalize reuse it)."""
+        h = tx_hash(raw)
+        hit = self._checked.get(h)
+        if hit is not None:
+            return hit
+        hit = self._decode_checked_uncached(raw)
+        self._checked[h] = hit
+        if len(self._checked) > CHECK_CACHE:
+            self._checked.popitem(last=False)
+        return hit
+
+    def _decode_checked_uncached(self, raw: bytes) -> tuple[SignedTx | None, TxResult]:
         if len(raw) > self.max_tx_bytes:
             return None, TxResult(ERR_SIZE, f"tx of {len(raw)} bytes exceeds the limit of {self.max_tx_bytes}")
         try:
@@ -123,7 +140,7 @@ class AccountApp:
             handler.validate(tx.body)
         except InvalidError as exc:
             return None, TxResult(ERR_BODY, f"invalid {tx.kind}: {exc}")
-        if not self.sig_cache.verify(tx_hash(raw), tx.sender, tx.sign_bytes(self.chain_id), tx.signature):
+        if not crypto.verify(tx.sender, tx.sign_bytes(self.chain_id), tx.signature):
             return None, TxResult(ERR_SIGNATURE, "bad signature (wrong key, altered tx or another chain id)")
         return tx, TxResult()
 
