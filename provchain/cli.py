@@ -80,7 +80,7 @@ def main(argv=None) -> int:
     s.add_argument("--app", default="provenance", choices=["provenance", "note"])
     s.set_defaults(func=cmd_devnet)
 
-    for extra in ("keys", "register", "generate", "explorer"):
+    for extra in ("keys", "register", "generate", "explorer"):  # cli_<name>.py modules
         try:
             mod = __import__(f"provchain.cli_{extra}", fromlist=["add_parser"])
         except ImportError:

@@ -1,0 +1,166 @@
+"""Sign and register every output of a generator — this one or any other — through a durable outbox.
+
+    from provchain.generator.hooks import registered
+
+    @registered(node="http://127.0.0.1:26657", key="~/.provchain/keys/creator.pem", model="my-model")
+    def my_pipeline(prompt: str, seed: int) -> str:      # returns a video path, or frames (T, H, W, 3)
+        ...
+
+Each output is fingerprinted and its record is written to the outbox (one file per clip, fsynced)
+*before* anything is sent. Delivery then submits it and deletes the file once the chain has it. If the
+node is down or the process dies, the next delivery (any later call, or `provchain outbox flush`) sends
+what is left. Delivery is exactly-once: the chain answers a repeat of registered content with the
+existing record. This module does not import torch.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..chain.crypto import PrivateKey
+from ..chain.encoding import EncodingError, decode, encode
+from ..provenance.client import NodeClient, NodeError
+from ..provenance.fingerprint import analyze_file
+from ..provenance.record import GeneratorInfo, RegisterClip
+from ..provenance.register import Registration, build_record, submit_record
+
+log = logging.getLogger("provchain.hooks")
+
+DEFAULT_OUTBOX = "~/.provchain/outbox"
+
+
+def _fsync_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Outbox:
+    """Pending registrations on disk, one file per clip, named by the clip's content hash."""
+
+    def __init__(self, directory: str | os.PathLike = DEFAULT_OUTBOX):
+        self.dir = Path(os.path.expanduser(directory))
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def put(self, record: RegisterClip, source: str) -> Path:
+        path = self.dir / f"{record.file_sha256.hex()}.rec"
+        _fsync_write(path, encode([record.to_obj(), source]))
+        return path
+
+    def pending(self) -> list[Path]:
+        return sorted(self.dir.glob("*.rec"), key=lambda p: p.stat().st_mtime)
+
+    def deliver(self, client: NodeClient, key: PrivateKey) -> tuple[list[tuple[str, Registration]], list[str]]:
+        """Submit every pending record. Returns (delivered (source, registration)), errors)."""
+        done, errors = [], []
+        for path in self.pending():
+            try:
+                obj, source = decode(path.read_bytes())
+                record = RegisterClip.from_obj(obj)
+            except (OSError, EncodingError, ValueError) as exc:
+                errors.append(f"{path.name}: unreadable outbox entry ({exc}); moved aside")
+                path.rename(path.with_suffix(".bad"))
+                continue
+            try:
+                reg = submit_record(client, key, record)
+            except NodeError as exc:
+                errors.append(f"{source}: not delivered yet ({exc}); it stays in {self.dir}")
+                break  # the node is down or refusing: keep order, try again later
+            path.unlink()
+            done.append((source, reg))
+        return done, errors
+
+
+@dataclass
+class Hook:
+    """Registers clips for one creator key and node. Use `register(path)` or the `registered` decorator."""
+    node: str = "http://127.0.0.1:26657"
+    key: PrivateKey | None = None
+    outbox: Outbox | None = None
+    model: str = "unknown"
+    weights_sha256: bytes = b"\0" * 32
+
+    def __post_init__(self):
+        if self.key is None:
+            from ..cli_keys import load_or_create_key
+            self.key = load_or_create_key(None)
+        self.outbox = self.outbox or Outbox()
+        self.client = NodeClient(self.node)
+
+    def enqueue(self, path: str, prompt: str = "", seed: int = 0, settings: dict | None = None,
+                parents=()) -> RegisterClip:
+        """Fingerprint the file and write its record to the outbox (durable before any network I/O)."""
+        gen = GeneratorInfo(self.model, self.weights_sha256, hashlib.sha256(prompt.encode()).digest(), seed,
+                            tuple(sorted((settings or {}).items())))
+        record = build_record(analyze_file(path), gen, parents)
+        self.outbox.put(record, str(path))
+        return record
+
+    def register(self, path: str, **facts) -> Registration | None:
+        """Enqueue and deliver. Returns this clip's registration, or None if the node is unreachable (it
+        stays in the outbox and goes out with the next delivery)."""
+        record = self.enqueue(path, **facts)
+        done, errors = self.outbox.deliver(self.client, self.key)
+        for e in errors:
+            log.warning(e)
+        for source, reg in done:
+            if source == str(path):
+                return reg
+        return None
+
+
+def registered(node: str = "http://127.0.0.1:26657", key: str | PrivateKey | None = None, model: str = "unknown",
+               weights_sha256: bytes = b"\0" * 32, outbox: str | None = None, fps: float = 24.0):
+    """Decorator: the wrapped function returns a video path or frames (T, H, W, 3 uint8); the output is
+    registered and the wrapper returns (path, registration_or_None). Keyword arguments `prompt` and
+    `seed` of the call, when given, are recorded (the prompt as its SHA-256)."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def inner(*args, **kwargs):
+            k = key
+            if isinstance(k, str) or k is None:
+                from ..cli_keys import load_or_create_key
+                k = load_or_create_key(k)
+            hook = Hook(node, k, Outbox(outbox or DEFAULT_OUTBOX), model, weights_sha256)
+            out = fn(*args, **kwargs)
+            path = out if isinstance(out, (str, os.PathLike)) else _write_frames(out, fps)
+            reg = hook.register(str(path), prompt=str(kwargs.get("prompt", args[0] if args and
+                                                                  isinstance(args[0], str) else "")),
+                                seed=int(kwargs.get("seed", 0)))
+            return str(path), reg
+        return inner
+    return wrap
+
+
+def _write_frames(frames, fps: float) -> str:
+    """Encode raw frames as H.264 MP4 with PyAV (for generators that return arrays)."""
+    import av
+    import numpy as np
+    arr = np.asarray(frames, dtype=np.uint8)
+    fd, path = tempfile.mkstemp(suffix=".mp4", prefix=f"provchain-{int(time.time())}-")
+    os.close(fd)
+    with av.open(path, "w") as c:
+        s = c.add_stream("libx264", rate=int(round(fps)))
+        s.width, s.height, s.pix_fmt = arr.shape[2] & ~1, arr.shape[1] & ~1, "yuv420p"
+        for f in arr:
+            for pkt in s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f[: s.height, : s.width]),
+                                                           format="rgb24")):
+                c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)
+    return path
