@@ -67,13 +67,12 @@ class FrameTokenizer(nn.Module):
     def __init__(self, ch: int = 32):
         super().__init__()
         self.ch = ch
-        c1, c2, c3 = ch // 2, ch * 2, ch * 4
+        c1, c2, c3 = ch, ch * 2, ch * 4
         d = len(LEVELS)
         self.enc = nn.Sequential(
             nn.Conv2d(3, c1, 4, 2, 1),  # 32
-            nn.SiLU(),
+            ResBlock(c1),
             nn.Conv2d(c1, c2, 4, 2, 1),  # 16
-            ResBlock(c2),
             ResBlock(c2),
             nn.Conv2d(c2, c3, 4, 2, 1),  # 8
             ResBlock(c3),
@@ -86,9 +85,8 @@ class FrameTokenizer(nn.Module):
             ResBlock(c3),
             nn.ConvTranspose2d(c3, c2, 4, 2, 1),  # 16
             ResBlock(c2),
-            ResBlock(c2),
             nn.ConvTranspose2d(c2, c1, 4, 2, 1),  # 32
-            nn.SiLU(),
+            ResBlock(c1),
             nn.ConvTranspose2d(c1, c1, 4, 2, 1),  # 64
             nn.SiLU(),
             nn.Conv2d(c1, 3, 3, padding=1),

@@ -38,7 +38,7 @@ def cosine_lr(step: int, total: int, peak: float, warmup: int) -> float:
     return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * p)))
 
 
-def train_tokenizer(steps: int, seed: int, batch: int = 32, lr: float = 2e-3, ch: int = 32):
+def train_tokenizer(steps: int, seed: int, batch: int = 16, lr: float = 2e-3, ch: int = 32):
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     tok = FrameTokenizer(ch)
@@ -206,10 +206,10 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True, help="output folder (generator.safetensors, train_meta.json)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--tok-steps", type=int, default=700)
+    ap.add_argument("--tok-steps", type=int, default=1000)
     ap.add_argument("--clips", type=int, default=3000)
     ap.add_argument("--seg-frames", type=int, default=16)
-    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--steps", type=int, default=1200)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--window", type=int, default=8)
     ap.add_argument("--lr", type=float, default=1.5e-3)
