@@ -1,0 +1,30 @@
+"""`provchain explorer`: the block explorer web server (pages, JSON API under /api/, live updates)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+DEFAULT_NODE = "http://127.0.0.1:26657"
+
+
+def cmd_explorer(args) -> int:
+    logging.basicConfig(level=getattr(logging, args.log_level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    from .explorer.server import run
+    return run(args.node, host=args.host, port=args.port, genesis_path=args.genesis,
+               upload_cap_mb=args.upload_cap_mb)
+
+
+def add_parser(sub) -> None:
+    s = sub.add_parser("explorer", help="serve the block explorer (web pages and a JSON API) for a node")
+    s.add_argument("--node", default=DEFAULT_NODE, help=f"node RPC URL (default {DEFAULT_NODE})")
+    s.add_argument("--port", type=int, default=8080, help="port to serve on (default 8080)")
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    s.add_argument("--genesis", default=None,
+                   help="genesis.json whose validator set proofs are checked against (default: taken from the node, "
+                        "with a warning)")
+    s.add_argument("--upload-cap-mb", type=float, default=200, help="largest clip the verify page accepts (default 200)")
+    s.add_argument("--log-level", default="info")
+    s.set_defaults(func=cmd_explorer)

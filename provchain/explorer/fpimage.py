@@ -1,0 +1,44 @@
+"""The fingerprint as a picture: one row per sampled frame, one pixel per bit of its 256-bit DCT hash.
+
+A grayscale PNG written with zlib only (no imaging library in the server's dependencies). A set bit
+is drawn light, a clear bit dark; the browser scales it up with `image-rendering: pixelated`.
+"""
+
+from __future__ import annotations
+
+import base64
+import struct
+import zlib
+
+from ..chain.encoding import decode
+from ..provenance.fingerprint import DCT_BYTES, HASH_BITS, Fingerprint
+
+ON, OFF = 235, 40
+
+
+def fingerprint_from_b64(data: str) -> Fingerprint:
+    """The record JSON's fingerprint.data (base64 of the msgpack fingerprint) -> Fingerprint."""
+    return Fingerprint.from_obj(decode(base64.b64decode(data, validate=True)))
+
+
+def bit_rows(fp: Fingerprint) -> list[bytes]:
+    """One row of HASH_BITS pixel values per sample (bit i = coefficient (i // 16, i % 16), big-endian)."""
+    rows = []
+    for h in fp.hashes:
+        dct = h[:DCT_BYTES]
+        rows.append(bytes(ON if (dct[i >> 3] >> (7 - (i & 7))) & 1 else OFF for i in range(HASH_BITS)))
+    return rows
+
+
+def png_gray(rows: list[bytes]) -> bytes:
+    width, height = len(rows[0]), len(rows)
+    raw = b"".join(b"\x00" + r for r in rows)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+
+
+def fingerprint_png(fp: Fingerprint) -> bytes:
+    return png_gray(bit_rows(fp))

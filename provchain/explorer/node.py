@@ -1,0 +1,77 @@
+"""The explorer's asynchronous client for a node's RPC (aiohttp), with clear errors.
+
+`NodeDown`: the node can't be reached or answers with something that is not JSON-RPC (the explorer
+shows a 503). `NodeAnswer`: the node answered with a JSON-RPC error; it carries the node's HTTP status
+and message (404 for an unknown hash or a height beyond the tip, 400 for a malformed query).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import aiohttp
+
+NOT_FOUND = -32004
+
+
+class NodeDown(Exception):
+    pass
+
+
+class NodeAnswer(Exception):
+    def __init__(self, status: int, code: int | None, message: str, data=None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.data = status, code, message, data
+
+
+class AsyncNode:
+    def __init__(self, url: str, timeout: float = 10.0):
+        self.url = url.rstrip("/")
+        self.timeout = aiohttp.ClientTimeout(total=timeout, connect=3)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self.timeout,
+                                                  connector=aiohttp.TCPConnector(limit=16, force_close=False))
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def get(self, path: str, **params):
+        """GET path?params and return the JSON-RPC result."""
+        await self.start()
+        q = {k: str(v) for k, v in params.items() if v is not None}
+        try:
+            async with self._session.get(self.url + path, params=q) as r:
+                raw = await r.read()
+                status = r.status
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise NodeDown(f"the node at {self.url} is not answering ({type(exc).__name__})") from None
+        try:
+            reply = json.loads(raw)
+        except ValueError:
+            raise NodeDown(f"the node at {self.url} answered {path} with something that is not JSON") from None
+        if not isinstance(reply, dict):
+            raise NodeDown(f"the node at {self.url} answered {path} with malformed JSON-RPC")
+        err = reply.get("error")
+        if err:
+            if not isinstance(err, dict):
+                raise NodeDown(f"the node at {self.url} answered {path} with malformed JSON-RPC")
+            st = status if 400 <= status < 600 else 502
+            raise NodeAnswer(st, err.get("code"), str(err.get("message", "error")), err.get("data"))
+        if "result" not in reply:
+            raise NodeDown(f"the node at {self.url} answered {path} without a result")
+        return reply["result"]
+
+    async def get_or_none(self, path: str, **params):
+        """Like get, but None for a 'not found' answer."""
+        try:
+            return await self.get(path, **params)
+        except NodeAnswer as exc:
+            if exc.status == 404 or exc.code == NOT_FOUND:
+                return None
+            raise

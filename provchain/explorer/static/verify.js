@@ -1,0 +1,213 @@
+// Verify page: hash the file in the browser (WebCrypto); an exact hit is proven by record id without
+// uploading; otherwise the file is uploaded to /api/verify, which runs the same code as `verify`.
+"use strict";
+(function () {
+  const form = document.getElementById("verify-form");
+  const input = document.getElementById("file-input");
+  const progress = document.getElementById("verify-progress");
+  const result = document.getElementById("verify-result");
+  const cap = Number(form.dataset.cap);
+  const el = PC.el;
+
+  const SENTENCE = {
+    verified: "Byte-identical to a registered file, and its record's proof checks out.",
+    match: "A faithful copy of registered content (re-encoded, resized, remuxed, trimmed or an excerpt).",
+    altered: "Parts of this clip come from registered content and parts do not: it was spliced, partly replaced or edited.",
+    unregistered: "Nothing registered on this chain matches this clip.",
+    invalid: "A record was claimed for this clip but its proof or signature failed: do not trust the node's answer.",
+    error: "Could not decide.",
+  };
+
+  function hex(buf) {
+    return Array.from(new Uint8Array(buf), (b) => b.toString(16).padStart(2, "0")).join("").toUpperCase();
+  }
+  function mb(n) { return (n / 1048576).toFixed(n < 10485760 ? 2 : 0) + " MB"; }
+
+  function say(text, pct) {
+    progress.hidden = false;
+    const kids = [el("span", { id: "progress-text" }, text)];
+    if (pct !== undefined) {
+      const bar = el("span");
+      bar.style.width = Math.round(pct * 100) + "%";
+      kids.push(el("div", { class: "bar" }, bar));
+    }
+    progress.replaceChildren(...kids);
+  }
+
+  function showError(title, message, verify) {
+    progress.hidden = true;
+    result.hidden = false;
+    const box = el("div", { class: "verdict error", id: "verdict" },
+      el("div", { class: "word", id: "verdict-word" }, title), el("p", { id: "verdict-message" }, message));
+    result.replaceChildren(box);
+    if (verify && verify.errors && verify.errors.length) {
+      result.append(el("p", { class: "muted" }, "Details: " + verify.errors.join("; ")));
+    }
+  }
+
+  function timeline(v, clip) {
+    const matches = v.matches || [];
+    let dur = clip && clip.duration_s ? Number(clip.duration_s) : 0;
+    for (const m of matches) {
+      for (const s of m.segments || []) dur = Math.max(dur, s.query_end_s);
+      for (const a of m.altered_segments || []) dur = Math.max(dur, a.query_end_s);
+    }
+    const wrap = el("div", { class: "timeline-block" }, el("h2", {}, "Timeline of the clip"));
+    if (!(dur > 0)) {
+      wrap.append(el("p", { class: "muted" }, "No part of the clip was matched."));
+      return wrap;
+    }
+    const bar = el("div", { class: "timeline", id: "timeline", role: "img",
+      "aria-label": "timeline of the clip: matched, altered and unmatched parts" });
+    const legend = el("div", { class: "legend" });
+    const pct = (x) => (100 * Math.max(0, Math.min(dur, x)) / dur).toFixed(3) + "%";
+    const pctw = (a, b) => (100 * Math.max(0, Math.min(dur, b) - Math.max(0, a)) / dur).toFixed(3) + "%";
+    matches.forEach(function (m, i) {
+      for (const s of m.segments || []) {
+        const seg = el("a", { class: "seg match src" + (i % 3), href: "/record/" + m.record_id,
+          title: s.query_start_s.toFixed(1) + "–" + s.query_end_s.toFixed(1) + " s: record " + PC.short(m.record_id) +
+                 " at " + s.record_start_s.toFixed(1) + "–" + s.record_end_s.toFixed(1) + " s" });
+        seg.style.left = pct(s.query_start_s);
+        seg.style.width = pctw(s.query_start_s, s.query_end_s);
+        bar.append(seg);
+      }
+      if ((m.segments || []).length) {
+        const sw = el("span", { class: "sw match" });
+        if (i % 3) sw.style.filter = "hue-rotate(" + (70 * (i % 3)) + "deg)";
+        legend.append(el("span", {}, sw, "from record ", PC.hashLink("/record/" + m.record_id, m.record_id, 6)));
+      }
+    });
+    let altered = false;
+    for (const m of matches) {
+      for (const a of m.altered_segments || []) {
+        altered = true;
+        const seg = el("span", { class: "seg alt", title: a.query_start_s.toFixed(1) + "–" + a.query_end_s.toFixed(1) + " s: altered / not from the record" });
+        seg.style.left = pct(a.query_start_s);
+        seg.style.width = pctw(a.query_start_s, a.query_end_s);
+        bar.append(seg);
+      }
+    }
+    if (altered) legend.append(el("span", {}, el("span", { class: "sw alt" }), "altered (not from the matched record)"));
+    legend.append(el("span", {}, el("span", { class: "sw none" }), "not matched"));
+    wrap.append(bar, el("div", { class: "timeline-axis" }, el("span", {}, "0 s"), el("span", {}, dur.toFixed(1) + " s")), legend);
+    return wrap;
+  }
+
+  function matchCard(m) {
+    const card = el("div", { class: "match-card" });
+    const head = el("div", {}, el("strong", {}, "Record "), PC.hashLink("/record/" + m.record_id, m.record_id, 10));
+    if (m.similarity !== undefined && m.similarity !== null) head.append(" · similarity " + Math.round(100 * m.similarity) + "%");
+    card.append(head);
+    const facts = el("div", { class: "muted" });
+    if (m.creator) facts.append("creator ", PC.hashLink("/creator/" + m.creator, m.creator, 6));
+    if (m.height) facts.append(" · block ", el("a", { href: "/block/" + m.height }, String(m.height)));
+    if (m.block_time) facts.append(" · ", PC.utc(m.block_time), " (", PC.timeTag(m.block_time), ")");
+    if (m.generator) facts.append(" · generated by ", m.generator.model, " seed ", String(m.generator.seed));
+    card.append(facts);
+    if ((m.segments || []).length) {
+      const ul = el("ul", { class: "plain small" });
+      for (const s of m.segments) {
+        ul.append(el("li", {}, "clip " + s.query_start_s.toFixed(1) + "–" + s.query_end_s.toFixed(1) + " s = record " +
+          s.record_start_s.toFixed(1) + "–" + s.record_end_s.toFixed(1) + " s"));
+      }
+      for (const a of m.altered_segments || []) {
+        ul.append(el("li", { class: "bad" }, "clip " + a.query_start_s.toFixed(1) + "–" + a.query_end_s.toFixed(1) + " s: altered"));
+      }
+      card.append(ul);
+    }
+    const p = m.proof || { verified: false, checks: [] };
+    card.append(el("div", { class: p.verified ? "ok" : "bad" }, el("strong", {}, p.verified ? "Proof verified" : "Proof FAILED"),
+      " — " + (p.checks || []).length + " checks against the trusted validator set"), PC.checkList(p.checks));
+    return card;
+  }
+
+  function render(body) {
+    progress.hidden = true;
+    result.hidden = false;
+    const v = body.verify;
+    const verdict = v.verdict;
+    const box = el("div", { class: "verdict " + verdict, id: "verdict", "data-verdict": verdict },
+      el("div", { class: "word", id: "verdict-word" }, verdict),
+      el("p", { id: "verdict-message" }, SENTENCE[verdict] || ""));
+    const meta = el("div", { class: "card" });
+    const rows = [
+      ["File", (body.clip && body.clip.name) || v.file],
+      ["SHA-256", v.content_sha256 || "—"],
+      ["How", body.uploaded ? "uploaded, fingerprinted and compared with the verify code path; the upload was deleted"
+                            : "found by its SHA-256 computed in this browser: the file was not uploaded"],
+      ["Trust", v.trust ? (v.trust.source === "genesis_file" ? "validator set from the explorer's genesis file" :
+                          "validator set taken from the node (" + (v.trust.validators || "?") + " validators)") : "—"],
+    ];
+    const t = el("table", { class: "kv" }, el("tbody", {}, ...rows.map(([k, val]) =>
+      el("tr", {}, el("th", { scope: "row" }, k), el("td", {}, val)))));
+    meta.append(t);
+    result.replaceChildren(box, meta, timeline(v, body.clip));
+    if (v.trust && v.trust.warning) result.append(el("p", { class: "trust warn" }, v.trust.warning));
+    if ((v.matches || []).length) {
+      result.append(el("h2", {}, "Source records and proof checks"));
+      for (const m of v.matches) result.append(matchCard(m));
+    }
+    if ((v.errors || []).length) result.append(el("p", { class: "bad" }, v.errors.join("; ")));
+  }
+
+  function upload(file) {
+    return new Promise(function (resolve) {
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", "/api/verify");
+      xhr.setRequestHeader("Content-Type", "application/octet-stream");
+      xhr.setRequestHeader("X-Filename", encodeURIComponent(file.name));
+      xhr.upload.onprogress = (e) => { if (e.lengthComputable) say("Uploading " + file.name + "…", e.loaded / e.total); };
+      xhr.upload.onload = () => say("Fingerprinting and comparing with the chain, then checking the proofs…");
+      xhr.onload = function () {
+        let body = null;
+        try { body = JSON.parse(xhr.responseText); } catch (e) { body = null; }
+        resolve({ status: xhr.status, ok: xhr.status >= 200 && xhr.status < 300, body: body });
+      };
+      xhr.onerror = () => resolve({ status: 0, ok: false, body: null });
+      xhr.send(file);
+    });
+  }
+
+  async function handle(file) {
+    if (!file) return;
+    result.hidden = true;
+    if (file.size === 0) { showError("empty file", file.name + " is empty (0 bytes): choose a video file."); return; }
+    let sha = null;
+    if (window.crypto && crypto.subtle && file.size <= 512 * 1048576) {
+      say("Computing the SHA-256 of " + file.name + " in your browser…");
+      try { sha = hex(await crypto.subtle.digest("SHA-256", await file.arrayBuffer())); } catch (e) { sha = null; }
+    }
+    if (sha) {
+      say("Looking up SHA-256 " + PC.short(sha) + " on chain…");
+      const hit = await PC.fetchJSON("/api/record?fingerprint=false&content_sha256=" + sha);
+      if (hit.status === 503) { showError("node unavailable", PC.errorText(hit)); return; }
+      if (hit.ok && hit.body && hit.body.content_sha256 === sha) {
+        say("Exact match: checking the record's proof (the file is not uploaded)…");
+        const res = await PC.fetchJSON("/api/verify/record/" + hit.body.record_id + "?content_sha256=" + sha +
+                                       "&file=" + encodeURIComponent(file.name));
+        if (res.ok) { render(res.body); return; }
+        if (res.status === 503) { showError("node unavailable", PC.errorText(res)); return; }
+      }
+    }
+    if (file.size > cap) {
+      showError("too large", file.name + " is " + mb(file.size) + ", more than this explorer's upload cap of " + mb(cap) +
+        "; it was not uploaded. Use the verify command for big files.");
+      return;
+    }
+    say("Uploading " + file.name + "…", 0);
+    const res = await upload(file);
+    if (res.ok && res.body) { render(res.body); return; }
+    const titles = { 0: "upload failed", 400: "bad file", 413: "too large", 422: "not a video", 503: "node unavailable" };
+    showError(titles[res.status] || "error", res.body && res.body.error ? res.body.error.message :
+      "The explorer did not answer (HTTP " + res.status + ").", res.body && res.body.verify);
+  }
+
+  input.addEventListener("change", () => { handle(input.files[0]); });
+  form.addEventListener("submit", (e) => { e.preventDefault(); handle(input.files[0]); });
+  ["dragenter", "dragover"].forEach((t) => form.addEventListener(t, (e) => { e.preventDefault(); form.classList.add("over"); }));
+  ["dragleave", "drop"].forEach((t) => form.addEventListener(t, () => form.classList.remove("over")));
+  form.addEventListener("drop", (e) => {
+    e.preventDefault();
+    if (e.dataTransfer && e.dataTransfer.files.length) handle(e.dataTransfer.files[0]);
+  });
+})();
