@@ -40,5 +40,19 @@ def png_gray(rows: list[bytes]) -> bytes:
             + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
 
 
+CELL_W = 3  # pixels per bit
+
+
+def row_height(samples: int) -> int:
+    """Pixels per sample row: short clips get tall rows so the picture stays readable."""
+    return max(1, min(12, round(240 / max(1, samples))))
+
+
 def fingerprint_png(fp: Fingerprint) -> bytes:
-    return png_gray(bit_rows(fp))
+    """HASH_BITS * CELL_W pixels wide, row_height(n) pixels per sample."""
+    rh = row_height(len(fp.hashes))
+    rows = []
+    for r in bit_rows(fp):
+        wide = bytes(v for v in r for _ in range(CELL_W))
+        rows += [wide] * rh
+    return png_gray(rows)

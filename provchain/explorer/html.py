@@ -87,7 +87,7 @@ def relative(rfc: str, now: datetime | None = None) -> str:
     secs = int(((now or datetime.now(timezone.utc)) - t).total_seconds())
     future = secs < 0
     secs = abs(secs)
-    if secs < 5:
+    if secs < 2:
         return "just now"
     for unit, n in (("day", 86400), ("hour", 3600), ("min", 60), ("s", 1)):
         if secs >= n:

@@ -34,7 +34,7 @@ from ..chain import crypto, merkle
 from ..chain.tx import SignedTx
 from ..chain.types import Genesis, InvalidError
 from . import html as H
-from .fpimage import fingerprint_from_b64, fingerprint_png
+from .fpimage import CELL_W, fingerprint_from_b64, fingerprint_png, row_height
 from .html import Markup, esc
 from .node import AsyncNode, NodeAnswer, NodeDown
 
@@ -181,7 +181,8 @@ class Explorer:
             ("/record/{id}", self.page_record), ("/records", self.page_records),
             ("/creator/{pubkey}", self.page_creator), ("/validators", self.page_validators),
             ("/verify", self.page_verify),
-            ("/api", self.api_index), ("/api/", self.api_index), ("/api/status", self.api_status),
+            ("/api", self.api_index), ("/api/", self.api_index), ("/api/health", self.api_health),
+            ("/api/status", self.api_status),
             ("/api/blocks", self.api_blocks), ("/api/block/{height}", self.api_block),
             ("/api/block_by_hash/{hash}", self.api_block_by_hash), ("/api/tx/{hash}", self.api_tx),
             ("/api/record", self.api_record_query), ("/api/record/{id}", self.api_record),
@@ -193,7 +194,6 @@ class Explorer:
             r.add_get(path, handler, allow_head=True)
         r.add_post("/api/verify", self.api_verify)
         r.add_static("/static", HERE / "static", append_version=False)
-        r.add_route("*", "/{tail:.*}", self.unknown)
         app.on_startup.append(self._on_startup)
         app.on_shutdown.append(self._on_shutdown)
         app.on_cleanup.append(self._on_cleanup)
@@ -262,9 +262,6 @@ class Explorer:
                         node=self.node_url)
         return web.Response(text=H.page(f"{exc.status} {exc.title}", Markup(body), query=query),
                             status=exc.status, content_type="text/html")
-
-    async def unknown(self, request):
-        raise web.HTTPNotFound()
 
     # --- node data -------------------------------------------------------------------------------
     async def status(self) -> dict:
@@ -426,7 +423,7 @@ class Explorer:
         if not t:
             raise bad("Type a block height, a block or transaction hash, a record id, a content SHA-256 "
                       "or a creator public key.")
-        if t.isdigit():
+        if t.isdigit() and len(t) < 40:  # 40 and 64 digits are an address or a hash that happens to be all digits
             h = parse_height(t)
             tip = await self.tip()
             if h > tip:
@@ -693,6 +690,10 @@ class Explorer:
                 "GET /api/events": "server-sent events: status, block, record, node",
             }})
 
+    async def api_health(self, request):
+        """The explorer itself is up (what `provchain devnet` waits for); says whether the node answers."""
+        return web.json_response({"ok": True, "node_ok": self.node_ok})
+
     async def api_status(self, request):
         return web.json_response(await self.summary())
 
@@ -859,9 +860,10 @@ class Explorer:
             row = [H.hash_link(f"/record/{r['record_id']}", r["record_id"], 6)]
             if with_creator:
                 row.append(H.hash_link(f"/creator/{r['creator']}", r["creator"], 6))
+            model = (r.get("generator") or {}).get("model")
+            media = f"{H.duration(m.get('duration_ms'))} · {m.get('width')}×{m.get('height')}" if m else ""
             row += [H.link(f"/block/{r['height']}", r["height"]), H.time_tag(r["block_time"]),
-                    f"{H.duration(m.get('duration_ms'))}, {m.get('width')}×{m.get('height')}" if m else "",
-                    (r.get("generator") or {}).get("model") or "—"]
+                    media + (f" · {model}" if model else "")]
             rows.append(row)
         return rows
 
@@ -884,7 +886,7 @@ class Explorer:
             records_count=summary["records"] if summary["records"] is not None else "",
             blocks=H.table(["Height", "Time", "Txs", "Proposer", "Hash"], self.block_rows(blocks, vals),
                            tbody_id="blocks-body", empty="No blocks yet."),
-            recs=H.table(["Record", "Creator", "Height", "Registered", "Media", "Model"], self.record_rows(recs),
+            recs=H.table(["Record", "Creator", "Height", "Registered", "Media"], self.record_rows(recs),
                          tbody_id="records-body", empty="No records registered yet."),
             validators_json=json.dumps({x["address"]: x["index"] for x in vals}))
         return self.html("Home", body, "home", scripts=("home.js",))
@@ -986,7 +988,7 @@ class Explorer:
             "record.html", rid=rid, short_id=H.short(rid, 8), table=H.kv_table(rows), media=H.kv_table(media),
             generator=gen_html, parents=parents, samples=fp_rows, alg=r["fingerprint"].get("alg", ""),
             fp_src=f"/api/record/{rid}/fingerprint.png",
-            fp_height=max(16, min(600, fp_rows * 4)), raw=json.dumps(raw, indent=2))
+            fp_width=256 * CELL_W, fp_height=max(1, fp_rows) * row_height(fp_rows), raw=json.dumps(raw, indent=2))
         return self.html(f"Record {H.short(rid, 6)}", body, scripts=("record.js",))
 
     async def _records_listing(self, request, creator: str | None):
@@ -1001,8 +1003,8 @@ class Explorer:
                         heading="Creator" if creator else "All records",
                         who=H.Markup(f"<p class=\"wrap\">Public key {H.mono(creator)}<br>Address {H.mono(crypto.address_of(bytes.fromhex(creator)).hex().upper())}</p>") if creator else "",
                         span=span, pager=H.pager(base, res["page"], res["pages"]),
-                        table=H.table(["Record", "Creator", "Height", "Registered", "Media", "Model"] if not creator else
-                                      ["Record", "Height", "Registered", "Media", "Model"],
+                        table=H.table(["Record", "Creator", "Height", "Registered", "Media"] if not creator else
+                                      ["Record", "Height", "Registered", "Media"],
                                       self.record_rows(res["records"], with_creator=not creator),
                                       empty="This creator has no records." if creator else "No records yet."),
                         api=f"/api{'/creator/' + creator if creator else '/records'}?page={res['page']}")
@@ -1025,7 +1027,7 @@ class Explorer:
                   if x["double_sign_evidence_heights"] else H.tag("span", "none", class_="muted"))
             rows.append([H.Markup(f'<span id="v-{esc(x["address"])}">validator {x["index"]}</span>'
                                   + (" " + H.tag("span", "queried node", class_="badge") if x["address"] == v["queried_node"] else "")),
-                         H.mono(x["address"]), x["voting_power"],
+                         H.tag("code", H.short(x["address"], 6), class_="hash", title=x["address"]), x["voting_power"],
                          H.link(f"/block/{x['last_signed_height']}", x["last_signed_height"]) if x["last_signed_height"] else "—",
                          H.Markup(f"{x['missed']} <span class=\"muted\">of {v['window']['blocks']}</span>"),
                          f"{100 * x['uptime']:.1f}%" if x["uptime"] is not None else "—", state, ds])

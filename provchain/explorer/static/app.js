@@ -34,7 +34,7 @@
     let s = Math.round((Date.now() - t) / 1000);
     const future = s < 0;
     s = Math.abs(s);
-    if (s < 5) return "just now";
+    if (s < 2) return "just now";
     const units = [["day", 86400], ["hour", 3600], ["min", 60], ["s", 1]];
     for (const [u, n] of units) {
       if (s >= n) {

@@ -46,8 +46,7 @@
       cell("Creator", PC.hashLink("/creator/" + r.creator, r.creator, 6)),
       cell("Height", PC.el("a", { href: "/block/" + r.height }, String(r.height))),
       cell("Registered", PC.timeTag(r.block_time)),
-      cell("Media", PC.duration(r.duration_ms) + ", " + r.width + "×" + r.height_px),
-      cell("Model", r.model || "—"));
+      cell("Media", PC.duration(r.duration_ms) + " · " + r.width + "×" + r.height_px + (r.model ? " · " + r.model : "")));
     recordsBody.prepend(tr);
     trim(recordsBody);
   }
