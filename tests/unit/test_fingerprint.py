@@ -1,0 +1,190 @@
+"""Fingerprint: API shape, canonical form, bad input, remux invariance.  Small clips only."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from provchain.provenance.fingerprint import (
+    ALG,
+    HASH_BYTES,
+    MAX_SAMPLES,
+    SAMPLE_PERIOD_MS,
+    VARIANT_BYTES,
+    ClipAnalysis,
+    Fingerprint,
+    FingerprintError,
+    analyze_file,
+    analyze_frames,
+)
+from tests.corpus import Scene, make_source, remux, transform, write_video
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    d = str(tmp_path_factory.mktemp("fpclips"))
+    src = make_source(d, "a", "natural", 11, width=160, height=96, seconds=3.0)
+    return d, src
+
+
+def test_analyze_file_shape(clips):
+    d, src = clips
+    a = analyze_file(src)
+    assert isinstance(a, ClipAnalysis)
+    assert len(a.file_sha256) == 32 and len(a.frames_sha256) == 32
+    f = a.facts
+    assert (f.width, f.height, f.fps_milli, f.codec) == (160, 96, 30000, "h264")
+    assert 2900 <= f.duration_ms <= 3100
+    fp = a.fingerprint
+    assert fp.alg == ALG
+    assert fp.times_ms == tuple(range(0, 3000, SAMPLE_PERIOD_MS))
+    assert all(len(h) == HASH_BYTES for h in fp.hashes)
+    assert all(len(v) == VARIANT_BYTES for v in fp.variants)
+
+
+def test_remux_same_frames_hash_and_fingerprint(clips):
+    d, src = clips
+    a = analyze_file(src)
+    b = analyze_file(remux(src, os.path.join(d, "a.mkv")))
+    assert a.file_sha256 != b.file_sha256
+    assert a.frames_sha256 == b.frames_sha256
+    assert a.fingerprint == b.fingerprint
+    assert b.facts.container == "matroska"
+
+
+def test_reencode_changes_frames_hash(clips):
+    d, src = clips
+    b = analyze_file(transform(src, os.path.join(d, "re.mp4"), "reencode", crf=35))
+    assert analyze_file(src).frames_sha256 != b.frames_sha256
+
+
+def test_to_obj_roundtrip_and_types(clips):
+    _, src = clips
+    fp = analyze_file(src).fingerprint
+    obj = fp.to_obj()
+
+    def check(x):
+        assert not isinstance(x, (float, dict))
+        if isinstance(x, list):
+            for y in x:
+                check(y)
+        else:
+            assert isinstance(x, (int, str, bytes))
+
+    check(obj)
+    assert Fingerprint.from_obj(obj) == fp
+    rec = fp.record_form()
+    assert len(rec.to_obj()) == 3 and rec.variants == ()
+    assert Fingerprint.from_obj(rec.to_obj()) == rec
+
+
+@pytest.mark.parametrize(
+    "mutate, reason",
+    [
+        (lambda o: "x", "must be a list"),
+        (lambda o: ["pcv0", o[1], o[2]], "unsupported"),
+        (lambda o: [o[0], [], b""], "no samples"),
+        (lambda o: [o[0], o[1], o[2][:-1]], "bytes, expected"),
+        (lambda o: [o[0], list(reversed(o[1])), o[2]], "strictly increasing"),
+        (lambda o: [o[0], [o[1][0]] + [1.5] + o[1][2:], o[2]], "ints"),
+        (lambda o: [o[0], [True] + o[1][1:], o[2]], "ints"),
+        (lambda o: [o[0], [-1] + o[1][1:], o[2]], "out of range"),
+        (lambda o: [o[0], o[1], "str"], "must be bytes"),
+        (lambda o: [o[0], o[1], o[2], b"\0"], "variants are"),
+        (lambda o: [o[0], list(range(MAX_SAMPLES + 1)), b"\0" * HASH_BYTES * (MAX_SAMPLES + 1)], "maximum"),
+    ],
+)
+def test_from_obj_rejects(clips, mutate, reason):
+    _, src = clips
+    obj = analyze_file(src).fingerprint.record_form().to_obj()
+    with pytest.raises(ValueError, match=reason):
+        Fingerprint.from_obj(mutate(obj))
+
+
+def test_analyze_frames_agrees_with_file(tmp_path):
+    sc = Scene("striped", 5, 160, 96)
+    frames = list(sc.frames(2.0, 30))
+    path = write_video(str(tmp_path / "s.mp4"), frames, fps=30, crf=12)
+    a = analyze_frames(frames, 30.0)
+    b = analyze_file(path).fingerprint
+    assert a.times_ms == b.times_ms
+    da = a.dct_array()
+    db = b.dct_array()
+    dist = np.bitwise_count(da ^ db).sum(-1)
+    assert np.median(dist) <= 12, dist
+
+
+def _bad(tmp_path, name, data: bytes) -> str:
+    p = tmp_path / name
+    p.write_bytes(data)
+    return str(p)
+
+
+def _assert_one_line(e: pytest.ExceptionInfo, *words):
+    msg = str(e.value)
+    assert "\n" not in msg and msg
+    assert any(w in msg for w in words), msg
+
+
+def test_bad_inputs(tmp_path, clips):
+    d, src = clips
+    with pytest.raises(FingerprintError) as e:
+        analyze_file(str(tmp_path / "missing.mp4"))
+    _assert_one_line(e, "no such file")
+    with pytest.raises(FingerprintError) as e:
+        analyze_file(str(tmp_path))
+    _assert_one_line(e, "directory")
+    with pytest.raises(FingerprintError) as e:
+        analyze_file(_bad(tmp_path, "zero.mp4", b""))
+    _assert_one_line(e, "empty")
+    with pytest.raises(FingerprintError) as e:
+        analyze_file(_bad(tmp_path, "rand.mp4", os.urandom(50_000)))
+    _assert_one_line(e, "not a video", "cannot decode", "not a readable")
+    data = open(src, "rb").read()
+    with pytest.raises(FingerprintError) as e:
+        analyze_file(_bad(tmp_path, "half.mp4", data[: len(data) // 2]))
+    _assert_one_line(e, "truncated", "not a video", "cannot decode", "corrupt")
+
+
+def test_truncated_faststart_mkv(tmp_path, clips):
+    # mkv has its index up front: cutting it leaves decodable frames -> a clear "truncated" error
+    d, src = clips
+    mkv = remux(src, str(tmp_path / "t.mkv"))
+    data = open(mkv, "rb").read()
+    with pytest.raises(FingerprintError) as e:
+        analyze_file(_bad(tmp_path, "cut.mkv", data[: len(data) // 2]))
+    _assert_one_line(e, "truncated", "corrupt", "cannot decode")
+
+
+def test_audio_only(tmp_path):
+    import av
+
+    p = str(tmp_path / "a.m4a")
+    with av.open(p, "w") as c:
+        st = c.add_stream("aac", rate=44100)
+        samples = np.zeros((1, 1024), np.float32)
+        for i in range(50):
+            f = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+            f.sample_rate = 44100
+            f.pts = i * 1024
+            for pk in st.encode(f):
+                c.mux(pk)
+        for pk in st.encode():
+            c.mux(pk)
+    with pytest.raises(FingerprintError) as e:
+        analyze_file(p)
+    _assert_one_line(e, "audio-only")
+
+
+def test_too_long_checked_before_decoding(clips):
+    _, src = clips
+    with pytest.raises(FingerprintError) as e:
+        analyze_file(src, max_duration_s=1)
+    _assert_one_line(e, "longer than")
+
+
+def test_frame_rate_change_keeps_grid(clips, tmp_path):
+    _, src = clips
+    b = analyze_file(transform(src, str(tmp_path / "f24.mp4"), "fps24")).fingerprint
+    assert b.times_ms == tuple(range(0, 3000, SAMPLE_PERIOD_MS))
