@@ -70,9 +70,11 @@ class InvariantError(AssertionError):
 # --- the network -----------------------------------------------------------------------------------------
 
 class SimNetwork:
-    def __init__(self, rng: random.Random, min_delay=5, max_delay=100, drop=0.0, dup=0.0):
+    def __init__(self, rng: random.Random, min_delay=5, max_delay=100, drop=0.0, dup=0.0, late=0.0,
+                 late_delay=(2000, 6000)):
         self.rng = rng
         self.min_delay, self.max_delay, self.drop, self.dup = min_delay, max_delay, drop, dup
+        self.late, self.late_delay = late, late_delay  # a fraction of messages arrives very late
         self.now = 0
         self._queue: list = []
         self._seq = 0
@@ -90,7 +92,11 @@ class SimNetwork:
             return
         copies = 2 if self.dup and self.rng.random() < self.dup else 1
         for _ in range(copies):
-            self._push(self.now + self.rng.randint(self.min_delay, self.max_delay), ("msg", dst, src, msg))
+            if self.late and self.rng.random() < self.late:
+                delay = self.rng.randint(*self.late_delay)
+            else:
+                delay = self.rng.randint(self.min_delay, self.max_delay)
+            self._push(self.now + delay, ("msg", dst, src, msg))
 
     def timer(self, node: "SimNode", delay: int, payload) -> None:
         self._push(self.now + delay, ("timer", node, None, payload))
@@ -101,6 +107,8 @@ class SimNetwork:
             at, _, (kind, node, src, payload) = heapq.heappop(q)
             self.now = at
             if kind == "msg":
+                if self.blocked(src.index, node.index, at):
+                    continue  # in flight when the link went down
                 self.delivered += 1
                 node.receive(src, payload)
             else:
@@ -114,7 +122,7 @@ class SimNetwork:
 
 class SimNode:
     def __init__(self, world: "World", index: int, key: PrivateKey, validator: bool = True,
-                 equivocate: bool = False, double_vote: bool = False):
+                 equivocate: bool = False, double_vote: bool = False, vote_everything: bool = False):
         self.world = world
         self.net = world.net
         self.index = index
@@ -127,7 +135,9 @@ class SimNode:
         self.skew = self.rng.randint(-40, 40)
         self.equivocate = equivocate
         self.double_vote = double_vote
-        self.byzantine = equivocate or double_vote
+        self.vote_everything = vote_everything  # votes for every block proposed in a round, and nil
+        self.byzantine = equivocate or double_vote or vote_everything
+        self.alt_blocks: dict[tuple[int, int], bytes] = {}
         self.crashed = False
         self.chain: dict[int, tuple[Block, Commit]] = {}
         self.app_hashes: dict[int, bytes] = {0: b""}  # app hash after height h
@@ -232,8 +242,9 @@ class SimNode:
         signed = proposal.signed(self.key, CHAIN_ID)
         self.signatures_made += 1
         msg = ("proposal", signed, block)
-        if self.equivocate and proposal.pol_round == -1:
-            alt = self.build_block(proposal.height)  # other random txs: another block
+        if self.equivocate:
+            alt = self.build_block(proposal.height)  # other random txs: another, fresh block
+            self.alt_blocks[(proposal.height, proposal.round)] = alt.hash
             alt_p = Proposal(proposal.height, proposal.round, -1, alt.hash, self.address).signed(self.key, CHAIN_ID)
             alt_msg = ("proposal", alt_p, alt)
             self.world.equivocations += 1
@@ -258,7 +269,18 @@ class SimNode:
         msg = ("vote", signed)
         self.own = (self.own + [msg])[-6:]
         self.seen.add(signed.signature)
-        if self.double_vote:
+        if self.vote_everything:
+            hashes = [NIL, *sorted(self.machine._proposals.get(vote.round, {}))]
+            alt = self.alt_blocks.get((vote.height, vote.round))
+            if alt is not None:
+                hashes.append(alt)
+            self.broadcast(msg)
+            for bh in hashes:
+                if bh != vote.block_hash:
+                    extra = Vote(vote.type, vote.height, vote.round, bh, ts, self.address).signed(self.key, CHAIN_ID)
+                    self.world.double_votes += 1
+                    self.broadcast(("vote", extra))
+        elif self.double_vote:
             other = self.rng.randbytes(32) if vote.block_hash == NIL else NIL
             alt = Vote(vote.type, vote.height, vote.round, other, ts, self.address).signed(self.key, CHAIN_ID)
             self.world.double_votes += 1
@@ -398,12 +420,17 @@ class Scenario:
     drop: float | None = None  # None: drawn from the seed
     dup: float | None = None
     max_delay: int | None = None
+    late: float | None = None  # fraction of messages delayed past the timeouts (2-6 s)
     crashed: tuple[int, ...] = ()  # validators that crash (at crash_at_ms)
     crash_at_ms: int = 0
     equivocators: tuple[int, ...] = ()
     double_voters: tuple[int, ...] = ()
+    vote_everything: tuple[int, ...] = ()  # byzantine: votes for every proposed block and nil
     partition: tuple[tuple[int, ...], ...] | None = None  # groups that cannot talk to each other ...
     partition_until_ms: int = 0  # ... until then
+    isolations: int = 0  # random windows (in the first isolate_within_ms) in which one node is cut off
+    isolate_within_ms: int = 30_000
+    isolate_deciders: float = 0.0  # chance that an honest node is cut off right after it decides
     time_limit_ms: int = 120_000  # after the network is good (partition healed)
     run_after_ms: int = 0  # keep running this long after the target (more heights for evidence)
     powers: tuple[int, ...] | None = None
@@ -429,26 +456,42 @@ class World:
         drop = sc.drop if sc.drop is not None else rng.choice([0.0, 0.0, 0.02, 0.1, 0.2])
         dup = sc.dup if sc.dup is not None else rng.choice([0.0, 0.05, 0.2])
         max_delay = sc.max_delay if sc.max_delay is not None else rng.choice([20, 80, 200, 600, 1500])
-        self.net = SimNetwork(rng, min_delay=1, max_delay=max_delay, drop=drop, dup=dup)
-        self.params_desc = dict(drop=drop, dup=dup, max_delay=max_delay)
+        late = sc.late if sc.late is not None else rng.choice([0.0, 0.0, 0.0, 0.1, 0.3])
+        self.net = SimNetwork(rng, min_delay=1, max_delay=max_delay, drop=drop, dup=dup, late=late)
+        self.params_desc = dict(drop=drop, dup=dup, max_delay=max_delay, late=late)
         ks = keys(sc.n + sc.observers)
         self.valset = valset_of(ks[:sc.n], list(sc.powers) if sc.powers else None)
         self.nodes: list[SimNode] = []
         for i, k in enumerate(ks):
             self.nodes.append(SimNode(self, i, k, validator=i < sc.n,
-                                      equivocate=i in sc.equivocators, double_vote=i in sc.double_voters))
+                                      equivocate=i in sc.equivocators, double_vote=i in sc.double_voters,
+                                      vote_everything=i in sc.vote_everything))
         self.by_address = {nd.address: nd for nd in self.nodes}
         self.decided: dict[int, tuple[bytes, int]] = {}  # height -> (block hash, node index)
         self.decision_log: list[tuple[int, int, int, int]] = []  # (time, node, height, round)
         self.evidence_seen: list = []
         self.equivocations = self.double_votes = self.catchups = self.commits_received = 0
-        if sc.partition:
-            group = {}
-            for gi, members in enumerate(sc.partition):
-                for i in members:
-                    group[i] = gi
-            until = sc.partition_until_ms
-            self.net.blocked = lambda s, d, now: now < until and group.get(s, -1) != group.get(d, -2)
+        group: dict[int, int] = {}
+        for gi, members in enumerate(sc.partition or ()):
+            for i in members:
+                group[i] = gi
+        until = sc.partition_until_ms if sc.partition else 0
+        self.windows = []  # (start, end, node): the node can neither send nor receive
+        for _ in range(sc.isolations):
+            start = rng.randint(0, sc.isolate_within_ms)
+            self.windows.append((start, min(sc.isolate_within_ms, start + rng.randint(300, 6000)),
+                                 rng.randrange(sc.n + sc.observers)))
+        windows = self.windows
+
+        def blocked(s: int, d: int, now: int) -> bool:
+            if now < until and group.get(s, -1) != group.get(d, -2):
+                return True
+            return any(a <= now < b and (i == s or i == d) for a, b, i in windows)
+
+        self._blocked = blocked
+        if sc.partition or windows or sc.isolate_deciders:
+            self.net.blocked = blocked
+        self.rng = rng
 
     def honest(self, node: SimNode) -> bool:
         return not node.byzantine
@@ -470,6 +513,13 @@ class World:
         self.decision_log.append((self.net.now, node.index, d.height, d.round))
         if not self.honest(node):
             return
+        sc = self.sc
+        if sc.isolate_deciders and self.net.now < sc.isolate_within_ms and self.rng.random() < sc.isolate_deciders:
+            # an adversarial network: the node that has just decided cannot tell anyone for a while, so
+            # the others go on to later rounds knowing only what their locks tell them
+            end = min(sc.isolate_within_ms, self.net.now + self.rng.randint(2000, 8000))
+            self.windows.append((self.net.now, end, node.index))
+            self.net.blocked = self._blocked
         prev = self.decided.get(d.height)
         if prev is not None and prev[0] != d.block.hash:
             raise InvariantError(f"AGREEMENT VIOLATED at height {d.height}: node {prev[1]} decided "
@@ -494,7 +544,8 @@ class World:
             self.net.run(sc.crash_at_ms)
             for nd in crash:
                 nd.crashed = True
-        good_from = max(sc.partition_until_ms, sc.crash_at_ms)
+        good_from = max(sc.partition_until_ms, sc.crash_at_ms,
+                        sc.isolate_within_ms if sc.isolations or sc.isolate_deciders else 0)
         if sc.partition:
             self.net.run(sc.partition_until_ms)
         target = sc.heights
