@@ -97,6 +97,15 @@ def parse_page(request) -> int | None:
     return int(raw)
 
 
+def parse_per_page(request) -> int:
+    raw = request.query.get("per_page")
+    if raw is None or raw == "":
+        return PER_PAGE
+    if not raw.isdigit() or not 1 <= int(raw) <= 100:
+        raise bad(f"per_page must be a whole number from 1 to 100, got {raw[:40]!r}")
+    return int(raw)
+
+
 def address_of_pubkey_hex(h: str) -> str | None:
     try:
         pk = bytes.fromhex(h)
@@ -681,8 +690,8 @@ class Explorer:
                 "GET /api/record/{id}": "a provenance record (fingerprint included)",
                 "GET /api/record?content_sha256=HEX": "the record of a file by its SHA-256",
                 "GET /api/record/{id}/fingerprint.png": "the fingerprint as a picture",
-                "GET /api/records?page=N": "all records, stable pages (1 = oldest)",
-                "GET /api/creator/{pubkey}?page=N": "a creator's records, stable pages",
+                "GET /api/records?page=N&per_page=M": "all records, stable pages (1 = oldest), newest page by default",
+                "GET /api/creator/{pubkey}?page=N&per_page=M": "a creator's records, stable pages",
                 "GET /api/validators?window=N": "voting power, last signed, missed blocks, double-sign evidence",
                 "GET /api/search?q=": "where a height, hash, record id, content SHA-256 or key leads",
                 "GET /api/verify/record/{id}?content_sha256=HEX": "prove a record (the exact-hash path)",
@@ -751,11 +760,11 @@ class Explorer:
         return web.Response(body=png, content_type="image/png", headers={"Cache-Control": "max-age=86400"})
 
     async def api_records(self, request):
-        return web.json_response(await self.records_page(parse_page(request)))
+        return web.json_response(await self.records_page(parse_page(request), per=parse_per_page(request)))
 
     async def api_creator(self, request):
         pk = parse_hex64(request.match_info["pubkey"], "a creator public key")
-        return web.json_response(await self.records_page(parse_page(request), creator=pk))
+        return web.json_response(await self.records_page(parse_page(request), creator=pk, per=parse_per_page(request)))
 
     def _window(self, request) -> int:
         raw = request.query.get("window", str(DEFAULT_WINDOW))
@@ -992,8 +1001,9 @@ class Explorer:
         return self.html(f"Record {H.short(rid, 6)}", body, scripts=("record.js",))
 
     async def _records_listing(self, request, creator: str | None):
-        page = parse_page(request)
-        res = await self.records_page(page, creator=creator)
+        page, per = parse_page(request), parse_per_page(request)
+        res = await self.records_page(page, creator=creator, per=per)
+        keep = {"per_page": per} if per != PER_PAGE else {}
         base = f"/creator/{creator}" if creator else "/records"
         first = (res["page"] - 1) * res["per_page"] + 1
         last = first + len(res["records"]) - 1
@@ -1002,12 +1012,13 @@ class Explorer:
         body = H.render("records.html",
                         heading="Creator" if creator else "All records",
                         who=H.Markup(f"<p class=\"wrap\">Public key {H.mono(creator)}<br>Address {H.mono(crypto.address_of(bytes.fromhex(creator)).hex().upper())}</p>") if creator else "",
-                        span=span, pager=H.pager(base, res["page"], res["pages"]),
+                        span=span, pager=H.pager(base, res["page"], res["pages"], keep),
                         table=H.table(["Record", "Creator", "Height", "Registered", "Media"] if not creator else
                                       ["Record", "Height", "Registered", "Media"],
                                       self.record_rows(res["records"], with_creator=not creator),
                                       empty="This creator has no records." if creator else "No records yet."),
-                        api=f"/api{'/creator/' + creator if creator else '/records'}?page={res['page']}")
+                        api=f"/api{'/creator/' + creator if creator else '/records'}?page={res['page']}"
+                            + (f"&per_page={per}" if keep else ""))
         return self.html(f"Creator {H.short(creator, 6)}" if creator else "Records", body,
                          "" if creator else "records")
 

@@ -26,6 +26,7 @@ from provchain.devnet.cluster import Cluster  # noqa: E402
 from provchain.devnet.launcher import wait_healthy  # noqa: E402
 from provchain.provenance.client import NodeClient  # noqa: E402
 from provchain.provenance.fingerprint import analyze_file  # noqa: E402
+from provchain.provenance.record import GeneratorInfo  # noqa: E402
 from provchain.provenance.register import build_record, submit_record  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -93,7 +94,15 @@ def net(tmp_path_factory):
         unreg = corpus.make_source(str(clips), "unregistered", "striped", 22, width=192, height=128, seconds=3, fps=15)
         key = crypto.PrivateKey.generate()
         analysis = analyze_file(reg)
-        r = submit_record(NodeClient(c.url(1)), key, build_record(analysis))
+        client = NodeClient(c.url(1))
+        r = submit_record(client, key, build_record(analysis))
+        # two more records by the same creator: one generated, declared as an edit of the first
+        gen = GeneratorInfo("tinyvid-0.1", bytes(range(32)), bytes(32), 1234, (("steps", 8), ("temperature", "0.9")))
+        more = [corpus.make_source(str(clips), f"more{i}", kind, 23 + i, width=128, height=128, seconds=2, fps=10)
+                for i, kind in enumerate(("gradient", "flat"))]
+        r2 = submit_record(client, key, build_record(analyze_file(more[0]), generator=gen,
+                                                     parents=[bytes.fromhex(r.record_id)]))
+        r3 = submit_record(client, key, build_record(analyze_file(more[1])))
         uploads = root / "uploads"
         uploads.mkdir()
         genesis = c.homes[0] / "config" / "genesis.json"
@@ -103,7 +112,7 @@ def net(tmp_path_factory):
         down, down_base = start_explorer(f"http://127.0.0.1:{free_port()}", root / "explorer-down.log")
         procs.append(down)
         yield {"cluster": c, "base": base, "down": down_base, "reg": reg, "unreg": unreg, "uploads": uploads,
-               "record_id": r.record_id, "height": r.height, "creator": key.pubkey.hex().upper(),
+               "record_id": r.record_id, "height": r.height, "more": [r2.record_id, r3.record_id], "creator": key.pubkey.hex().upper(),
                "sha": analysis.file_sha256.hex().upper(), "log": root / "explorer.log"}
     finally:
         for p in procs:
@@ -120,7 +129,7 @@ def test_index_status_and_latest_blocks(net):
     assert st == 200 and idx["trust"] == "genesis_file" and "GET /api/status" in idx["routes"]
     st, s = getj(net["base"] + "/api/status")
     assert st == 200
-    assert s["chain_id"] == "provchain-devnet" and s["latest_height"] >= net["height"] and s["records"] == 1
+    assert s["chain_id"] == "provchain-devnet" and s["latest_height"] >= net["height"] and s["records"] == 3
     assert s["validators"]["total"] == 4 and s["validators"]["online"] >= 3
     st, b = getj(net["base"] + "/api/blocks?limit=5")
     assert st == 200 and len(b["blocks"]) == 5
@@ -169,21 +178,39 @@ def test_record_page_api_and_fingerprint_picture(net):
 
 
 def test_creator_and_records_pages_have_stable_deep_links(net):
-    st, c = getj(f"{net['base']}/api/creator/{net['creator']}")
-    assert st == 200 and c["total"] == 1 and c["page"] == 1 and c["pages"] == 1
-    assert [x["record_id"] for x in c["records"]] == [net["record_id"]]
-    st, c1 = getj(f"{net['base']}/api/creator/{net['creator']}?page=1")
-    assert c1["records"] == c["records"]
-    st, _, page = html(f"{net['base']}/creator/{net['creator']}?page=1")
-    assert st == 200 and net["record_id"][:6] in page
-    assert getj(f"{net['base']}/api/creator/{net['creator']}?page=2")[0] == 404
-    assert getj(f"{net['base']}/api/creator/{net['creator']}?page=x")[0] == 400
-    assert getj(f"{net['base']}/api/creator/nothex")[0] == 400
-    st, other = getj(f"{net['base']}/api/creator/{'AB' * 32}")
+    b, cr = net["base"], net["creator"]
+    first, second, third = net["record_id"], *net["more"]
+    st, c = getj(f"{b}/api/creator/{cr}")
+    assert st == 200 and c["total"] == 3 and c["page"] == 1 and c["pages"] == 1
+    assert [x["record_id"] for x in c["records"]] == [third, second, first]  # newest first
+    # page 1 holds the oldest records, so ?page=N always shows the same ones; the default is the newest page
+    st, p1 = getj(f"{b}/api/creator/{cr}?page=1&per_page=2")
+    assert st == 200 and p1["pages"] == 2 and [x["record_id"] for x in p1["records"]] == [second, first]
+    st, p2 = getj(f"{b}/api/creator/{cr}?per_page=2")
+    assert p2["page"] == 2 and [x["record_id"] for x in p2["records"]] == [third]
+    st, _, page = html(f"{b}/creator/{cr}?page=1&per_page=2")
+    assert st == 200 and first[:6] in page and third[:6] not in page
+    assert 'href="/creator/' + cr + '?per_page=2&amp;page=2"' in page  # the pager keeps per_page
+    assert getj(f"{b}/api/creator/{cr}?page=3&per_page=2")[0] == 404
+    assert getj(f"{b}/api/creator/{cr}?page=x")[0] == 400
+    assert getj(f"{b}/api/creator/{cr}?per_page=1000")[0] == 400
+    assert getj(f"{b}/api/creator/nothex")[0] == 400
+    st, other = getj(f"{b}/api/creator/{'AB' * 32}")
     assert st == 200 and other["total"] == 0 and other["records"] == []
-    st, allr = getj(f"{net['base']}/api/records?page=1")
-    assert st == 200 and allr["total"] == 1
-    assert html(f"{net['base']}/records")[0] == 200
+    st, allr = getj(f"{b}/api/records?page=1")
+    assert st == 200 and allr["total"] == 3
+    assert html(f"{b}/records")[0] == 200
+
+
+def test_record_page_shows_generator_facts_and_parents(net):
+    second = net["more"][0]
+    st, r = getj(f"{net['base']}/api/record/{second}")
+    assert st == 200 and r["generator"]["model"] == "tinyvid-0.1" and r["parents"] == [net["record_id"]]
+    st, _, page = html(f"{net['base']}/record/{second}")
+    assert st == 200
+    for text in ("tinyvid-0.1", "1234", "Setting: steps", "0.9", f"/record/{net['record_id']}",
+                 bytes(range(32)).hex().upper()):
+        assert text in page, text
 
 
 def test_validators_page_and_api(net):
@@ -322,7 +349,7 @@ def test_live_events_push_new_blocks(net):
             if ev == "block":
                 heights.append(d["height"])
             if ev == "record":
-                assert d["record_id"] == net["record_id"]
+                assert d["record_id"] in [net["record_id"], *net["more"]]
             if heights and max(heights) > s["latest_height"]:
                 break
     conn.close()
