@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from simnet import Scenario, run
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from simnet import Scenario, run  # noqa: E402
 
 
 # A double voter sends one vote to half the network and the other vote to the rest. VoteSet used to count

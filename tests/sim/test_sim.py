@@ -3,17 +3,21 @@
 Every run checks agreement, commit validity and chain linkage on every decision, and progress to the
 target height within a bounded simulated time once the network is good.
 
-Seeds per run: PROVCHAIN_SIM_SEEDS scales every family (default 1 = the counts below, about 30 s on two
-cores); e.g. `PROVCHAIN_SIM_SEEDS=10 pytest tests/sim` runs ten times as many seeds. A seed that ever fails
-is pinned in test_regressions.py.
+Seeds per run: PROVCHAIN_SIM_SEEDS scales every family (default 1 = the counts below, about 40 s of CPU);
+e.g. `PROVCHAIN_SIM_SEEDS=10 pytest tests/sim` runs ten times as many seeds. `pytest -m slow tests/sim`
+also runs test_thousands_of_seeds. A seed that ever fails is pinned in test_regressions.py.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import pytest
-from simnet import CHAIN_ID, Scenario, World, run
+
+sys.path.insert(0, str(Path(__file__).parent))
+from simnet import CHAIN_ID, InvariantError, Scenario, World, run  # noqa: E402
 
 from provchain.consensus.proposer import proposer
 
@@ -154,3 +158,25 @@ def test_runs_are_deterministic():
     assert a.decision_log == b.decision_log and a.net.delivered == b.net.delivered
     assert [nd.chain[h][0].hash for nd in a.nodes for h in nd.chain] == \
         [nd.chain[h][0].hash for nd in b.nodes for h in nd.chain]
+
+
+@pytest.mark.slow
+def test_thousands_of_seeds(request):
+    """Only with `-m slow`: 2000 random-network seeds and 500 adversarial ones; lists every failing seed."""
+    expr = request.config.option.markexpr or ""
+    if "slow" not in expr or "not slow" in expr:
+        pytest.skip("run with -m slow")
+    failures = []
+    for seed in range(100_000, 102_000):
+        try:
+            run(Scenario(seed=seed, n=4, heights=3, observers=1))
+        except InvariantError as exc:
+            failures.append((seed, "four", str(exc)[:200]))
+    for seed in range(110_000, 110_500):
+        b = seed % 4
+        try:
+            run(Scenario(seed=seed, n=4, heights=6, max_delay=100, equivocators=(b,), vote_everything=(b,),
+                         isolate_deciders=1.0))
+        except InvariantError as exc:
+            failures.append((seed, "decider_cut_off", str(exc)[:200]))
+    assert not failures, failures
