@@ -21,12 +21,11 @@ import os
 import re
 import tempfile
 import threading
-import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 from aiohttp import web
 
@@ -216,7 +215,11 @@ class Explorer:
 
     async def _on_shutdown(self, app) -> None:
         for q in list(self.clients):
-            q.put_nowait(None)
+            try:
+                q.put_nowait(None)
+            except asyncio.QueueFull:
+                q.get_nowait()
+                q.put_nowait(None)
 
     async def _on_cleanup(self, app) -> None:
         if self._poller:

@@ -40,9 +40,8 @@
     const box = el("div", { class: "verdict error", id: "verdict" },
       el("div", { class: "word", id: "verdict-word" }, title), el("p", { id: "verdict-message" }, message));
     result.replaceChildren(box);
-    if (verify && verify.errors && verify.errors.length) {
-      result.append(el("p", { class: "muted" }, "Details: " + verify.errors.join("; ")));
-    }
+    const details = verify && verify.errors ? verify.errors.join("; ") : "";
+    if (details && details !== message) result.append(el("p", { class: "muted" }, "Details: " + details));
   }
 
   function timeline(v, clip) {
@@ -136,13 +135,12 @@
       ["How", body.uploaded ? "uploaded, fingerprinted and compared with the verify code path; the upload was deleted"
                             : "found by its SHA-256 computed in this browser: the file was not uploaded"],
       ["Trust", v.trust ? (v.trust.source === "genesis_file" ? "validator set from the explorer's genesis file" :
-                          "validator set taken from the node (" + (v.trust.validators || "?") + " validators)") : "—"],
+                          "validator set taken from the node (" + (v.trust.validators || "?") + " validators): see the trust note above") : "—"],
     ];
     const t = el("table", { class: "kv" }, el("tbody", {}, ...rows.map(([k, val]) =>
       el("tr", {}, el("th", { scope: "row" }, k), el("td", {}, val)))));
     meta.append(t);
     result.replaceChildren(box, meta, timeline(v, body.clip));
-    if (v.trust && v.trust.warning) result.append(el("p", { class: "trust warn" }, v.trust.warning));
     if ((v.matches || []).length) {
       result.append(el("h2", {}, "Source records and proof checks"));
       for (const m of v.matches) result.append(matchCard(m));
