@@ -81,7 +81,8 @@ def devnet(tmp_path_factory):
         analysis = analyze_file(reg)
         r = submit_record(NodeClient(node), key, build_record(analysis))
         yield {"url": m.group(1), "node": node, "reg": reg, "unreg": unreg, "record_id": r.record_id,
-               "height": r.height, "sha": analysis.file_sha256.hex().upper(), "creator": key.pubkey.hex().upper()}
+               "height": r.height, "sha": analysis.file_sha256.hex().upper(), "creator": key.pubkey.hex().upper(),
+               "key": key, "clips": clips}
     finally:
         proc.send_signal(signal.SIGTERM)  # stops the validators and the explorer like Ctrl-C
         try:
@@ -142,6 +143,12 @@ def test_home_shows_new_blocks_arriving(devnet, page):
     expect(page.locator("#records-count")).to_have_text("1")
     expect(page.locator("#records-body")).to_contain_text(devnet["record_id"][:6])
     expect(page.locator("#validators-online")).to_contain_text("/ 4")
+    # a clip registered while the page is open shows up in "latest records" without a reload
+    clip = corpus.make_source(str(devnet["clips"]), "live", "gradient", 33, width=128, height=128, seconds=2, fps=10)
+    new = submit_record(NodeClient(devnet["node"]), devnet["key"], build_record(analyze_file(clip)))
+    expect(page.locator("#records-body tr").first).to_contain_text(new.record_id[:6], timeout=15000)
+    expect(page.locator("#records-count")).to_have_text("2")
+    assert page.url.rstrip("/") == devnet["url"]
     shot(page, "home")
 
 
