@@ -169,7 +169,6 @@ class Explorer:
         self._trust_lock = threading.Lock()
         self._commits: OrderedDict[int, dict] = OrderedDict()
         self._valset: list[dict] | None = None
-        self._chain_id: str | None = None
         self.clients: set[asyncio.Queue] = set()
         self.last_height: int | None = None
         self.last_records: int | None = None
