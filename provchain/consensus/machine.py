@@ -16,6 +16,23 @@ round, messages of a round we have not reached yet. Rules the paper fires "for t
 by per-round flags.
 
 Line numbers in comments (L22, L28, ...) refer to Algorithm 1 of the paper.
+
+What the driver must do beyond carrying out the effects (tests/sim/simnet.py's SimNode is a working model):
+- Feed its own signed proposal and votes back (ProposalReceived(signed, block, True), VoteReceived): the
+  machine counts its own votes only when they come back.
+- Hold proposals for later heights and feed them after StartHeight of their height: their `valid` needs
+  the previous block. (Votes for height + 1 are buffered by the machine itself.)
+- Gossip reliably. Algorithm 1 assumes every message eventually arrives: if precommits are lost, no
+  precommit timeout is ever scheduled (it needs 2/3 of any precommits) and the round stalls. Re-send its
+  own latest proposal and votes of the current height periodically, relay the votes and proposals of
+  others on first receipt, and answer a peer at an older height with the decided block and its commit.
+- When `waiting_for_block` is set (> 2/3 precommits for a block it has not got), fetch that block or the
+  decided block with its commit, and feed ProposalReceived or CommitReceived.
+- On RequestCatchUp(height, hint) block-sync: `hint` is a validator address, not a peer id. It is sent
+  again at each new round while the machine is still behind. CommitReceived applies to the current height
+  only; StartHeight may jump ahead after a block sync.
+- Compute ProposalReceived.valid without comparing header.proposer_address with the proposal's proposer:
+  a re-proposed valid block keeps the header of the validator that built it.
 """
 
 from __future__ import annotations
