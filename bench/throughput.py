@@ -125,7 +125,15 @@ def main():
     ap.add_argument("--load-txs", type=int, default=30000)
     ap.add_argument("--rate", type=float, default=100.0)
     ap.add_argument("--rate-seconds", type=float, default=15.0)
+    ap.add_argument("--profile", metavar="DIR", help="run node0 under cProfile, write DIR/node0.prof")
     args = ap.parse_args()
+    if args.profile:
+        import provchain.devnet.cluster as cl
+        out = os.path.abspath(os.path.join(args.profile, "node0.prof"))
+        os.makedirs(args.profile, exist_ok=True)
+        plain = cl.node_command
+        cl.node_command = lambda home: ([sys.executable, "-m", "cProfile", "-o", out, "-m", "provchain", "node",
+                                         "--home", str(home)] if str(home).endswith("node0") else plain(home))
     per_core, ceiling = ed25519_ceiling(args.validators)
     print(f"ed25519 verify: {per_core:,.0f}/s per core, {os.cpu_count()} cores -> ceiling "
           f"{ceiling:,.0f} tx/s for {args.validators} validators")

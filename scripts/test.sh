@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
+./scripts/install-browser.sh   # Debian chromium for the explorer's browser tests
 echo "== fast suites: unit, property, simulation"
 .venv/bin/python -m pytest -q -m "not slow" "$@"
 echo "== slow suites: real validator processes on 127.0.0.1"

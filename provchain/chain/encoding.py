@@ -20,25 +20,35 @@ class EncodingError(ValueError):
 
 
 def _check(value, depth: int = 0) -> None:
-    if depth > 32:
-        raise EncodingError("nesting deeper than 32")
-    if value is None or isinstance(value, (bool, int, str, bytes)):
-        if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**64:
+    """Refuse what has no canonical encoding (floats, maps, other types). Hot path: keep it flat."""
+    t = type(value)
+    if t is bytes or t is str or t is bool or value is None:
+        return
+    if t is int:
+        if not -(2**63) <= value < 2**64:
             raise EncodingError("integer out of 64-bit range")
         return
-    if isinstance(value, (list, tuple)):
+    if t is list or t is tuple:
+        if depth > 32:
+            raise EncodingError("nesting deeper than 32")
         for item in value:
+            ti = type(item)
+            if ti is bytes or ti is str:
+                continue
             _check(item, depth + 1)
         return
-    if isinstance(value, float):
+    if t is float:
         raise EncodingError("floats are not allowed in canonical encoding")
-    raise EncodingError(f"type {type(value).__name__} cannot be encoded")
+    raise EncodingError(f"type {t.__name__} cannot be encoded")
 
 
 def encode(value) -> bytes:
     """Encode ints, bools, None, str, bytes and (nested) lists canonically. No maps, no floats."""
     _check(value)
-    return msgpack.packb(value, use_bin_type=True)
+    try:
+        return msgpack.packb(value, use_bin_type=True)
+    except UnicodeEncodeError:
+        raise EncodingError("string is not valid Unicode (lone surrogate)") from None
 
 
 def decode(data: bytes, max_bytes: int = MAX_MESSAGE_BYTES):

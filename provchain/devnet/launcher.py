@@ -121,8 +121,10 @@ def start_explorer(root: Path, node_url: str, port: int) -> subprocess.Popen | N
     except ImportError:
         return None
     logf = open(root / "explorer.log", "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "provchain", "explorer", "--node", node_url, "--port", str(port)],
+    genesis = root / "node0" / "config" / "genesis.json"  # the devnet's own genesis: trust rooted locally
+    proc = subprocess.Popen([sys.executable, "-m", "provchain", "explorer", "--node", node_url, "--port", str(port),
+                             "--genesis", str(genesis)],
                             stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
-    if not wait_healthy(f"http://127.0.0.1:{port}/api", 30, proc):
+    if not wait_healthy(f"http://127.0.0.1:{port}/api", 30, proc)  # polls /api/health:
         print(f"warning: explorer did not start; see {root / 'explorer.log'}", file=sys.stderr)
     return proc
