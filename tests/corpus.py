@@ -301,6 +301,7 @@ class Case:
     query: str          # path of the query clip
     expected: str       # "match" | "altered" | "unregistered"
     records: tuple[str, ...]  # record ids expected among the matches (empty for unregistered)
+    offset_ms: int = 0  # record time - query time, for "match" cases
 
 
 KINDS = ("flat", "striped", "gradient", "natural")
@@ -355,8 +356,9 @@ def build_corpus(dir: str, *, width: int = 320, height: int = 180, seconds: floa
         cases.append(Case(f"{rid} brightness +15%", transform(src, q("bright"), "bright"), "match", (rid,)))
         cases.append(Case(f"{rid} crop 5%", transform(src, q("crop5"), "crop5"), "match", (rid,)))
         cases.append(Case(f"{rid} logo", transform(src, q("logo"), "logo"), "match", (rid,)))
-        cases.append(Case(f"{rid} trim first 2s", transform(src, q("trim2"), "trim2"), "match", (rid,)))
-        cases.append(Case(f"{rid} excerpt mid 3s", transform(src, q("excerpt"), "excerpt"), "match", (rid,)))
+        cases.append(Case(f"{rid} trim first 2s", transform(src, q("trim2"), "trim2"), "match", (rid,), 2000))
+        cases.append(Case(f"{rid} excerpt mid 3s", transform(src, q("excerpt"), "excerpt"), "match", (rid,),
+                          int(round((seconds / 2 - 1.5) * 1000))))
         cases.append(Case(f"{rid} splice +{nxt}", transform(src, q("splice"), "splice", other=sources[nxt]),
                           "altered", (rid, nxt)))
         cases.append(Case(f"{rid} splice +unregistered",

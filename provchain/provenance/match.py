@@ -38,7 +38,7 @@ import numpy as np
 from .fingerprint import Fingerprint
 
 VOTE_DIST = 56  # bits of 256: a sample pair close enough to vote for an alignment
-WINDOW_DIST = 64  # mean bits over a window: a window explained by an alignment
+WINDOW_DIST = 58  # mean bits over a window: a window explained by an alignment
 HYSTERESIS = 8  # keep the previous window's alignment if within this of the best score
 WEAK_Q = 64  # texture byte (number of stable DCT coefficients) below which a sample is weak
 WINDOW_SAMPLES = 5

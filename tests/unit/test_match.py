@@ -96,3 +96,29 @@ def test_weak_samples_are_neutral_but_black_over_texture_is_not():
     rec2 = synth(codes)
     r = match(q, {"r": rec2})
     assert r.verdict == "altered" and r.matches[0].altered_segments == ((2000, 3000),)
+
+
+# ---- perceptual index
+
+def test_pindex_finds_noisy_copies_and_not_random():
+    from provchain.provenance.pindex import PerceptualIndex
+
+    rng = np.random.default_rng(7)
+    ix = PerceptualIndex()
+    recs = {}
+    for k in range(3000):  # enough to exercise buffer flushes and segment merges
+        c = rng.integers(0, 2**64, (40, 4), dtype=np.uint64)
+        if k < 20:
+            recs[k] = c
+        ix.add(k, synth(c))
+    assert len(ix) == 3000 and ix.n_codes == 3000 * 8
+    bits = np.unpackbits(recs[5].view(np.uint8).reshape(40, -1), axis=1)
+    for row in bits:
+        row[rng.choice(256, 12, replace=False)] ^= 1
+    q = synth(np.packbits(bits, axis=1).view(np.uint64)[10:30])
+    res = ix.query(q)
+    assert res[0][0] == 5 and res[0][1] >= 3
+    assert ix.query(synth(rng.integers(0, 2**64, (20, 4), dtype=np.uint64))) == []
+    # weak samples are not indexed
+    flat = _with_texture(synth(rng.integers(0, 2**64, (10, 4), dtype=np.uint64)), range(10), 3)
+    assert len(PerceptualIndex.record_codes(flat)) == 0
