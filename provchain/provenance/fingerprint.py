@@ -6,17 +6,25 @@ Algorithm `pcv1` (see BENCHMARKS-fingerprint.md for the measurements behind each
   first decoded frame; sample k is the frame *displayed* at time k*200 ms (the last frame whose
   presentation time is <= k*200 ms), so a frame-rate change (30 -> 24 fps) or a variable frame rate
   does not move the grid.
-* Per sample: the frame is reduced by libswscale (area filter) straight to a 64x64 luma image
-  (`frame.reformat(64, 64, "gray")`); nothing else is converted.  The hash entry is
-  HASH_BYTES = 34 bytes:
-    - bytes 0..31: 256-bit DCT hash: the 16x16 lowest non-DC coefficients of the 2-D DCT-II of
-      the 64x64 luma (rows/columns 1..16 of the DCT basis, as in PDQ), each bit = coefficient >
-      median of the 256 coefficients; bit i of the hash is coefficient (i // 16, i % 16), packed
-      big-endian (numpy.packbits order).
+* Per sample: libswscale (area filter, cached context) reduces the decoded frame straight to a
+  128x128 luma image (`VideoReformatter.reformat(frame, 128, 128, "gray")`); no other frame is
+  converted.  numpy then box-resamples the centred RECORD_FRAC = 70% x 70% of it to 64x64 (the
+  border, where logos, captions and small crops live, is left out) and takes the orthonormal 2-D
+  DCT-II.  The hash entry is HASH_BYTES = 34 bytes:
+    - bytes 0..31: 256-bit DCT hash: the 256 lowest-frequency coefficients in zig-zag order
+      (sorted by (u + v, u), DC excluded, horizontal/vertical-only terms included -- PDQ drops
+      them and then a plain gradient hashes to noise); bit i = coefficient i > median of the 256;
+      packed big-endian (numpy.packbits order).
     - byte 32: mean luma of the 64x64 image (0..255).
-    - byte 33: "texture", min(255, round(2 * std)) of the 64x64 luma.  A sample whose texture is
-      below match.FLAT_TEXTURE is nearly uniform: its DCT bits are noise and the matcher compares
-      it by mean luma instead.
+    - byte 33: texture = number of coefficients farther than STABLE_DELTA (3 luma units) from the
+      median, capped at 255: how many bits survive compression noise.  Below match.WEAK_Q (64) the
+      sample is near-uniform (black frame, fade, plain gradient) and its bits are noise; the
+      matcher treats it as neutral.
+* Crop variants (query side): a clip cropped to a centred fraction c of the original shows the
+  original's hashed region as its centred 0.7 / c.  analyze_file also hashes each sample that way
+  for c = 0.95, 0.90, 0.85 (Fingerprint.variants: 3 x (32-byte hash + texture byte)).  Records
+  store only the core (`Fingerprint.record_form()`); the matcher compares every query variant
+  against the record's core and keeps one variant per alignment.
 * `frames_sha256`: SHA-256 over every decoded frame's luma rows 0, 8, 16, ... (visible width only,
   no line padding), each frame prefixed by its width, height and the row step; identical for a
   remux of the same bitstream into another container.  Chroma and the other rows are not hashed
