@@ -158,7 +158,7 @@ class Vote:
     @classmethod
     def from_obj(cls, obj) -> "Vote":
         t, h, r, bh, ts, addr, sig = _list(obj, 7, "vote")
-        if t not in (PREVOTE, PRECOMMIT):
+        if isinstance(t, bool) or not isinstance(t, int) or t not in (PREVOTE, PRECOMMIT):
             raise InvalidError("vote type must be prevote (1) or precommit (2)")
         return cls(t, _int(h, "height", 1), _int(r, "round", 0, 10_000), _block_hash(bh), _int(ts, "timestamp"),
                    _bytes(addr, crypto.ADDRESS_SIZE, "validator_address"),
@@ -477,8 +477,8 @@ class Genesis:
                 Validator.from_obj(v.to_obj())
             params = ConsensusParams(**{k: int(x) for k, x in d.get("consensus_params", {}).items()})
             return cls(_str(d["chain_id"], "chain_id", 64), int(d["genesis_time_ms"]), ValidatorSet(vals),
-                       params, d.get("app_name", "provenance"))
-        except (ValueError, KeyError, TypeError) as exc:
+                       params, _str(d.get("app_name", "provenance"), "app_name", 64))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise InvalidError(f"malformed genesis: {exc}") from None
 
     def hash(self) -> bytes:
