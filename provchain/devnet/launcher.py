@@ -125,6 +125,6 @@ def start_explorer(root: Path, node_url: str, port: int) -> subprocess.Popen | N
     proc = subprocess.Popen([sys.executable, "-m", "provchain", "explorer", "--node", node_url, "--port", str(port),
                              "--genesis", str(genesis)],
                             stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
-    if not wait_healthy(f"http://127.0.0.1:{port}/api", 30, proc)  # polls /api/health:
+    if not wait_healthy(f"http://127.0.0.1:{port}/api", 30, proc):  # polls /api/health
         print(f"warning: explorer did not start; see {root / 'explorer.log'}", file=sys.stderr)
     return proc
