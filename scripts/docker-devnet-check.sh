@@ -216,6 +216,21 @@ export PROVCHAIN_BASE_IMAGE="$BASE_IMAGE"
 export PROVCHAIN_PIP_ARGS="--no-index --find-links /src/devnet/wheelhouse"
 export PROVCHAIN_GENERATOR_PIP_ARGS=""
 COMPOSE=("${COMPOSE_BIN[@]}" -p "$PROJECT" -f devnet/docker-compose.yml -f devnet/docker-compose.host.yml)
+if [ "${COMPOSE_BIN[*]}" = docker-compose ]; then
+  # docker-compose v1 refuses published ports on host-networked services (v2 and the engine just drop
+  # them), and an override cannot remove a list: run the merged configuration without them.
+  docker-compose -f devnet/docker-compose.yml -f devnet/docker-compose.host.yml config >"$WORK/merged.yml" \
+    || fail "docker-compose config failed"
+  /usr/bin/python3 - "$WORK/merged.yml" "$WORK/docker-compose.yml" <<'PY' || fail "cannot rewrite the compose file"
+import sys, yaml
+cfg = yaml.safe_load(open(sys.argv[1]))
+for svc in cfg["services"].values():
+    if svc.get("network_mode") == "host":
+        svc.pop("ports", None)
+yaml.safe_dump(cfg, open(sys.argv[2], "w"), sort_keys=False)
+PY
+  COMPOSE=(docker-compose -p "$PROJECT" -f "$WORK/docker-compose.yml")
+fi
 
 # a devnet left over from an interrupted run would be resumed instead of checked from scratch
 timeout 120 "${COMPOSE[@]}" down -v --remove-orphans -t 5 >/dev/null 2>&1
