@@ -354,9 +354,8 @@ class Driver:
             raise InvalidError("proposal's block does not match its hash")
         if proposal.proposer_address != proposer(self.valset, proposal.height, proposal.round):
             raise InvalidError("proposal from the wrong proposer for this round")
+        # a re-proposed block (valid round) keeps the header of the validator that built it
         problem = self.block_problem(block)
-        if problem is None and block.header.proposer_address != proposal.proposer_address:
-            problem = "block header names another proposer"
         if problem:
             log.warning("invalid block proposed at %d/%d: %s", proposal.height, proposal.round, problem)
         self.feed(m.ProposalReceived(proposal, block, problem is None))
@@ -415,6 +414,15 @@ class Driver:
             self.p2p.send(peer, msg)
 
     async def _status_loop(self) -> None:
+        """Every second: tell peers our height; if consensus has not moved since last time, re-send our
+        messages for this height (a lost precommit would otherwise stall the round: no timeout is
+        scheduled until 2/3 of the precommits are seen)."""
+        last = None
         while True:
             await asyncio.sleep(1.0)
             self.p2p.broadcast(["status", self.store.height()])
+            now = (self.machine.height, self.machine.round, self.machine.step_name)
+            if now == last:
+                for msg in self._own_msgs:
+                    self.p2p.broadcast(msg)
+            last = now

@@ -145,21 +145,6 @@ class RequestCatchUp:
     peer_hint: bytes | None  # the address of a validator seen at that height
 
 
-class _Step(str):
-    """A step name that, called with an event, applies it to its machine (see Machine.step)."""
-
-    def __new__(cls, value: str, apply):
-        s = super().__new__(cls, value)
-        s._apply = apply
-        return s
-
-    def __call__(self, event) -> list:
-        return self._apply(event)
-
-    def __reduce__(self):
-        return (str, (str(self),))
-
-
 # --- the machine ---------------------------------------------------------------------------------------
 
 class Machine:
@@ -197,17 +182,13 @@ class Machine:
     # -- public -----------------------------------------------------------------------------------------
 
     @property
-    def step(self) -> "_Step":
-        """The current step as a string ("new_height", "propose", "prevote", "precommit", "commit").
-
-        `machine.step` is also the method that applies an event: `machine.step(event) -> effects`. The
-        interface gives both the same name, so the value is a str that can be called.
-        """
-        return _Step(self._step, self.apply)
-
-    @property
     def step_name(self) -> str:
+        """The current step: "new_height", "propose", "prevote", "precommit" or "commit"."""
         return self._step
+
+    def step(self, event) -> list:
+        """Apply one event; return the effects for the driver to carry out, in order."""
+        return self.apply(event)
 
     def apply(self, event) -> list:
         """Apply one event; return the effects for the driver to carry out, in order (= step(event))."""

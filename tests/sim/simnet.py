@@ -336,7 +336,7 @@ class SimNode:
             if block.hash != p.block_hash:
                 return
             self.flood(p.signature, msg, src)
-            if p.height < m.height or (p.height == m.height and m.step == "commit"):
+            if p.height < m.height or (p.height == m.height and m.step_name == "commit"):
                 self.reply_commit(src, p.height)
             elif p.height > m.height:
                 if p.height <= m.height + 2 and len(self.future_proposals) < 32:
@@ -348,12 +348,12 @@ class SimNode:
             if not sig_ok(self.valset, v.validator_address, v.sign_bytes(CHAIN_ID), v.signature):
                 return
             self.flood(v.signature, msg, src)
-            if v.height < m.height or (v.height == m.height and m.step == "commit"):
+            if v.height < m.height or (v.height == m.height and m.step_name == "commit"):
                 self.reply_commit(src, v.height)
             self.feed(VoteReceived(v))
         elif kind == "commit":
             _, block, commit = msg
-            if commit.height != m.height or m.step == "commit" or block.hash != commit.block_hash:
+            if commit.height != m.height or m.step_name == "commit" or block.hash != commit.block_hash:
                 return
             try:
                 verify_commit(commit, self.valset, commit.height, block.hash)
@@ -566,7 +566,7 @@ class World:
             raise InvariantError(
                 f"NO PROGRESS: heights {result.heights} after {self.net.now} ms (target {target}, "
                 f"network {self.params_desc}, rounds {[nd.machine.round for nd in self.nodes]}, "
-                f"steps {[str(nd.machine.step) for nd in self.nodes]}"
+                f"steps {[nd.machine.step_name for nd in self.nodes]}"
                 f"{', no evidence committed' if sc.require_evidence else ''})")
         for nd in self.nodes:
             if not nd.is_validator and nd.signatures_made:

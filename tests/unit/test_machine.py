@@ -94,7 +94,7 @@ def test_proposer_builds_signs_and_decides():
     out = h(ProposalReceived(sp.proposal.signed(me, CID), A, True))
     assert votes_signed(out) == [(PREVOTE, 0, A.hash)]
     assert of(out, SignVote)[0].vote.timestamp_ms == 0
-    assert h.m.step == "prevote"
+    assert h.m.step_name == "prevote"
     h(vote(me, PREVOTE, 0, A.hash))
     out = h.all_vote(PREVOTE, 0, A.hash)
     assert votes_signed(out) == [(PRECOMMIT, 0, A.hash)]
@@ -105,7 +105,7 @@ def test_proposer_builds_signs_and_decides():
     assert (d.height, d.round, d.block) == (1, 0, A)
     d.commit.verify(CID, VS, 1, A.hash)
     assert [s.validator_address for s in d.commit.signatures] == sorted(s.validator_address for s in d.commit.signatures)
-    assert h.m.step == "commit"
+    assert h.m.step_name == "commit"
 
 
 def test_non_proposer_waits_for_the_proposal():
@@ -120,9 +120,9 @@ def test_non_proposer_waits_for_the_proposal():
 
 def test_step_is_a_string_and_the_step_method():
     h = Harness(KEYS[0])
-    assert h.m.step == "new_height" and isinstance(h.m.step, str)
+    assert h.m.step_name == "new_height" and isinstance(h.m.step_name, str)
     h.m.step(StartHeight(1, None))
-    assert h.m.step == "propose" and h.m.height == 1 and h.m.round == 0
+    assert h.m.step_name == "propose" and h.m.height == 1 and h.m.round == 0
 
 
 def test_invalid_proposal_gets_a_nil_prevote():
@@ -188,7 +188,7 @@ def locked_on_a_in_round_0(me: PrivateKey) -> Harness:
     # the round fails: precommits for nil from the others, then the precommit timeout
     h.all_vote(PRECOMMIT, 0, NIL)
     h(TimeoutFired(1, 0, "precommit"))
-    assert h.m.round == 1 and h.m.step == "propose"
+    assert h.m.round == 1 and h.m.step_name == "propose"
     return h
 
 
@@ -280,7 +280,7 @@ def test_valid_value_updates_after_precommitting_nil():
     me = non_proposer(1, 0)
     h = Harness(me)
     h(StartHeight(1, None), TimeoutFired(1, 0, "propose"), TimeoutFired(1, 0, "prevote"))
-    assert h.m.step == "precommit"
+    assert h.m.step_name == "precommit"
     h(proposal(A, 0))
     out = h.all_vote(PREVOTE, 0, A.hash)
     assert votes_signed(out) == []
@@ -298,7 +298,7 @@ def test_round_skip_on_f_plus_one():
     h(vote(others[0], PREVOTE, 5, NIL))
     assert h.m.round == 0  # one validator of four is not f + 1
     out = h(vote(others[1], PRECOMMIT, 5, NIL))
-    assert h.m.round == 5 and h.m.step == "propose"
+    assert h.m.round == 5 and h.m.step_name == "propose"
     assert ScheduleTimeout(1, 5, "propose", 1000 + 250 * 5) in out
 
 
@@ -320,7 +320,7 @@ def test_decide_in_an_earlier_round():
     h(StartHeight(1, None), proposal(A, 0))
     h.all_vote(PREVOTE, 0, NIL, keys=h.others()[:2])
     for r in (0, 1):
-        h(TimeoutFired(1, r, "prevote")) if h.m.step == "prevote" else None
+        h(TimeoutFired(1, r, "prevote")) if h.m.step_name == "prevote" else None
         h.all_vote(PRECOMMIT, r, NIL, keys=h.others()[:2])
         h(TimeoutFired(1, r, "precommit"))
     assert h.m.round == 2
@@ -381,7 +381,7 @@ def test_after_decide_messages_for_the_height_are_ignored():
     assert of(out, Decide)
     assert h(vote(me, PRECOMMIT, 0, A.hash), TimeoutFired(1, 0, "precommit"), proposal(B, 1),
              vote(KEYS[0], PREVOTE, 3, NIL), vote(KEYS[1], PREVOTE, 3, NIL)) == []
-    assert h.m.round == 0 and h.m.step == "commit"
+    assert h.m.round == 0 and h.m.step_name == "commit"
 
 
 # --- who may speak ------------------------------------------------------------------------------------------------
@@ -393,10 +393,10 @@ def test_wrong_proposer_is_ignored():
     h(StartHeight(1, None))
     assert h(proposal(A, 0, key=wrong)) == []
     assert h(proposal(A, 0, key=OUTSIDER)) == []
-    assert h.m.step == "propose"
+    assert h.m.step_name == "propose"
     # and its block cannot be decided on through it
     h.all_vote(PRECOMMIT, 0, A.hash)
-    assert h.m.step != "commit"
+    assert h.m.step_name != "commit"
 
 
 def test_votes_from_non_validators_and_other_heights_are_ignored():
@@ -475,7 +475,7 @@ def test_next_height_votes_are_buffered_and_replayed():
     out = h(StartHeight(2, d.commit))
     assert h.m.height == 2 and h.m.last_commit == d.commit
     assert h.m.votes.prevotes(0).power_for(B.hash) == 3
-    assert h.m.step == "propose"  # polka seen, but no proposal for B yet
+    assert h.m.step_name == "propose"  # polka seen, but no proposal for B yet
 
 
 def test_far_ahead_messages_request_catch_up():
