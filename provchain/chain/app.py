@@ -69,7 +69,7 @@ class Overlay:
 @dataclass
 class KindHandler:
     """What a tx kind means: validate the body statelessly, then apply it to state."""
-    validate: object  # (body) -> None, raises InvalidError
+    validate: object  # (body) -> the parsed body (kept on the tx as tx.parsed); raises InvalidError
     apply: object     # (state: Overlay, tx: SignedTx, tx_hash: bytes, index: int, block: Block) -> TxResult
 
 
@@ -137,7 +137,7 @@ class AccountApp:
         if handler is None:
             return None, TxResult(ERR_KIND, f"unknown tx kind {tx.kind!r}")
         try:
-            handler.validate(tx.body)
+            tx = SignedTx(tx.kind, tx.sender, tx.nonce, tx.body, tx.signature, handler.validate(tx.body))
         except InvalidError as exc:
             return None, TxResult(ERR_BODY, f"invalid {tx.kind}: {exc}")
         if not crypto.verify(tx.sender, tx.sign_bytes(self.chain_id), tx.signature):
@@ -232,6 +232,7 @@ class NoteApp(AccountApp):
     def _validate(body) -> None:
         if not isinstance(body, bytes) or len(body) > 1024:
             raise InvalidError("a note is at most 1024 bytes")
+        return body
 
     @staticmethod
     def _apply(state: Overlay, tx: SignedTx, h: bytes, index: int, block: Block) -> TxResult:

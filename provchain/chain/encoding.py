@@ -33,7 +33,7 @@ def _check(value, depth: int = 0) -> None:
             raise EncodingError("nesting deeper than 32")
         for item in value:
             ti = type(item)
-            if ti is bytes or ti is str:
+            if ti is bytes or ti is str or (ti is int and -(2**63) <= item < 2**64):
                 continue
             _check(item, depth + 1)
         return

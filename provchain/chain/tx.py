@@ -6,7 +6,7 @@ signed for one chain is invalid on another. `body` is any canonical value whose 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import crypto
 from .encoding import EncodingError, decode, encode
@@ -20,6 +20,8 @@ class SignedTx:
     nonce: int
     body: object
     signature: bytes = b""
+    # the body as its kind's handler parsed it (set once by the app after validation; not encoded)
+    parsed: object = field(default=None, compare=False, repr=False)
 
     def sign_bytes(self, chain_id: str) -> bytes:
         return encode(["tx", chain_id, self.kind, self.sender, self.nonce, self.body])

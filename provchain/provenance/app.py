@@ -71,7 +71,7 @@ class ProvenanceApp(AccountApp):
                 or state.get(schema.BY_FRAMES_SHA + rec.frames_sha256))
 
     def check_stateful(self, tx: SignedTx, h: bytes) -> TxResult:
-        rec = RegisterClip.from_obj(tx.body)
+        rec: RegisterClip = tx.parsed
         existing = self._duplicate_of(rec, self.kv)
         if existing is not None:
             return TxResult(ERR_DUPLICATE, f"content already registered as record {existing.hex().upper()}",
@@ -93,7 +93,7 @@ class ProvenanceApp(AccountApp):
         self._pending_content.clear()
 
     def _apply(self, state: Overlay, tx: SignedTx, h: bytes, index: int, block: Block) -> TxResult:
-        rec = RegisterClip.from_obj(tx.body)
+        rec: RegisterClip = tx.parsed
         existing = self._duplicate_of(rec, state)
         if existing is not None:
             return TxResult(ERR_DUPLICATE, f"content already registered as record {existing.hex().upper()}",

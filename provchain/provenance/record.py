@@ -102,8 +102,8 @@ class RegisterClip:
         return SignedTx.create(key, chain_id, KIND, nonce, self.to_obj())
 
 
-def validate_body(body) -> None:
-    RegisterClip.from_obj(body)
+def validate_body(body) -> RegisterClip:
+    return RegisterClip.from_obj(body)
 
 
 __all__ = ["ALG", "KIND", "GeneratorInfo", "MediaInfo", "RegisterClip", "validate_body"]
