@@ -100,6 +100,13 @@ cleanup() {
     if [ "$KEEP_CACHE" != 1 ]; then
       docker rmi "$BASE_IMAGE" >/dev/null 2>&1 && log "removed $BASE_IMAGE"
     fi
+    left="$(docker ps -aq --filter "label=com.docker.compose.project=$PROJECT"; \
+            docker volume ls -q --filter "label=com.docker.compose.project=$PROJECT"; \
+            docker images -q provchain-devnet)"
+    if [ -n "$left" ]; then
+      log "clean-up left containers, volumes or images behind: $(echo $left)"
+      [ "$rc" = 0 ] && { STEP="clean-up"; rc=1; }
+    fi
   fi
   if [ "$KEEP_CACHE" != 1 ]; then
     find "$WHEELHOUSE" -mindepth 1 ! -name README.md -delete 2>/dev/null
@@ -241,6 +248,11 @@ timeout 1200 "${COMPOSE[@]}" build init >"$WORK/build-validator.log" 2>&1 \
 step "build the generator image"
 timeout 1800 "${COMPOSE[@]}" build generator >"$WORK/build-generator.log" 2>&1 \
   || { tail -40 "$WORK/build-generator.log"; fail "docker build (generator) failed"; }
+in_image() { docker run --rm --network none --entrypoint python "$@"; }
+in_image provchain-devnet:validator -c 'import importlib.util as u, os, sys; sys.exit(os.getuid() == 0 or u.find_spec("torch") is not None)' \
+  || fail "the validator image runs as root or has torch in it"
+in_image provchain-devnet:generator -c 'import os, sys, torch, provchain.generator.sample; sys.exit(os.getuid() == 0)' \
+  || fail "the generator image runs as root or cannot import torch"
 size_of() { docker image inspect -f '{{.Size}}' "$1" | awk '{printf "%.0f MB", $1/1e6}'; }
 SIZES="$(printf '  %-30s %s\n' "$BASE_IMAGE" "$(size_of "$BASE_IMAGE")" \
   provchain-devnet:validator "$(size_of provchain-devnet:validator)" \
