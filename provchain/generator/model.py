@@ -107,15 +107,19 @@ class Block(nn.Module):
 
 
 class KVCache:
-    """Per-layer keys/values: prompt part (fixed) + a sliding window of frame inputs."""
+    """Per-layer keys/values in preallocated buffers: P prompt slots, then a ring of W frame slots.
 
-    def __init__(self, n_layer: int):
-        self.pk = [None] * n_layer  # (B, H, P, hd)
-        self.pv = [None] * n_layer
-        self.fk = [None] * n_layer  # (B, H, n, hd)
-        self.fv = [None] * n_layer
+    W = (CONTEXT_FRAMES + 1) * 64 + 1 covers every key a query can see, so the oldest entry
+    overwritten is always one that no later query may attend to; slot order does not matter to
+    attention (positions live in the embeddings), only the per-slot visibility mask does.
+    """
+
+    def __init__(self, n_layer: int, B: int, H: int, hd: int, P: int, W: int):
+        self.k = [torch.zeros(B, H, P + W, hd) for _ in range(n_layer)]
+        self.v = [torch.zeros(B, H, P + W, hd) for _ in range(n_layer)]
+        self.P, self.W = P, W
+        self.slot_content_frame = torch.full((W,), -(10**9), dtype=torch.int64)
         self.prompt_valid = None  # (B, P) bool
-        self.content_frame = None  # (n,) int64, shared across the batch
         self.length = 0  # frame inputs fed so far
 
 
@@ -196,8 +200,10 @@ class VideoTransformer(nn.Module):
     @torch.no_grad()
     def start(self, prompt_ids: torch.Tensor) -> KVCache:
         """Run the prompt once and cache its keys/values."""
-        cache = KVCache(self.cfg.n_layer)
         B, P = prompt_ids.shape
+        cfg = self.cfg
+        W = (cfg.context_frames + 1) * cfg.tokens_per_frame + 1
+        cache = KVCache(cfg.n_layer, B, cfg.n_head, cfg.d_model // cfg.n_head, P, W)
         valid = prompt_ids != PAD_WORD
         cache.prompt_valid = valid
         pp = (valid[:, None, :] & valid[:, :, None]) | torch.eye(P, dtype=torch.bool)[None]
@@ -205,11 +211,11 @@ class VideoTransformer(nn.Module):
         x = self.embed_prompt(prompt_ids)
         for li, blk in enumerate(self.blocks):
             q, k, v = blk.attn.split(blk.ln1(x))
-            cache.pk[li], cache.pv[li] = k, v
+            cache.k[li][:, :, :P] = k
+            cache.v[li][:, :, :P] = v
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
             x = x + blk.attn.merge(y)
             x = x + blk.mlp(blk.ln2(x))
-        cache.content_frame = torch.zeros(0, dtype=torch.int64)
         return cache
 
     @torch.no_grad()
@@ -217,30 +223,19 @@ class VideoTransformer(nn.Module):
         """Feed one input per row (B,) whose target slot is cache.length; returns logits (B, V)."""
         tpf = self.cfg.tokens_per_frame
         pos = cache.length
-        target_frame = pos // tpf
-        lo = target_frame - self.cfg.context_frames
-        # drop cache entries no future query can see
-        if cache.content_frame.numel() and int(cache.content_frame[0]) < lo:
-            keep = cache.content_frame >= lo
-            cache.content_frame = cache.content_frame[keep]
-            for li in range(self.cfg.n_layer):
-                cache.fk[li] = cache.fk[li][:, :, keep]
-                cache.fv[li] = cache.fv[li][:, :, keep]
-        cache.content_frame = torch.cat([cache.content_frame, torch.tensor([content_frame])])
+        lo = pos // tpf - self.cfg.context_frames
+        ring = pos % cache.W
+        slot = cache.P + ring
+        cache.slot_content_frame[ring] = content_frame
         B = token.shape[0]
+        visible = (cache.slot_content_frame >= lo)[None].expand(B, -1)
+        mask = torch.cat([cache.prompt_valid, visible], dim=1)[:, None, None, :]
         x = self.embed_frames(token[:, None], torch.tensor([pos]))
-        visible = cache.content_frame >= lo
-        mask = torch.cat([cache.prompt_valid, visible[None].expand(B, -1)], dim=1)[:, None, None, :]
         for li, blk in enumerate(self.blocks):
             q, k, v = blk.attn.split(blk.ln1(x))
-            if cache.fk[li] is None:
-                cache.fk[li], cache.fv[li] = k, v
-            else:
-                cache.fk[li] = torch.cat([cache.fk[li], k], dim=2)
-                cache.fv[li] = torch.cat([cache.fv[li], v], dim=2)
-            kk = torch.cat([cache.pk[li], cache.fk[li]], dim=2)
-            vv = torch.cat([cache.pv[li], cache.fv[li]], dim=2)
-            y = F.scaled_dot_product_attention(q, kk, vv, attn_mask=mask)
+            cache.k[li][:, :, slot] = k[:, :, 0]
+            cache.v[li][:, :, slot] = v[:, :, 0]
+            y = F.scaled_dot_product_attention(q, cache.k[li], cache.v[li], attn_mask=mask)
             x = x + blk.attn.merge(y)
             x = x + blk.mlp(blk.ln2(x))
         cache.length += 1

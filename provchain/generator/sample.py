@@ -27,6 +27,7 @@ WEIGHTS_DIR = os.path.join(os.path.dirname(__file__), "weights")
 WEIGHTS_FILE = os.path.join(WEIGHTS_DIR, "generator.safetensors")
 UPSCALE = 4  # 64 -> 256
 DEFAULT_TEMPERATURE = 0.8
+DEFAULT_FIRST_FRAME_TEMPERATURE = 1.0
 DEFAULT_TOP_K = 16
 MAX_SECONDS = D.MAX_FRAMES / D.FPS
 
@@ -57,45 +58,55 @@ def _sample_from_logits(logits: torch.Tensor, temperature: float, top_k: int, ge
 
 
 @torch.no_grad()
-def sample_tokens(model: VideoTransformer, prompt_ids: list[int], n_frames: int, seed: int,
+def sample_tokens(model: VideoTransformer, prompt_ids, n_frames: int, seed: int,
                   temperature: float = DEFAULT_TEMPERATURE, top_k: int = DEFAULT_TOP_K,
                   use_cache: bool = True, progress: Callable[[int, int], None] | None = None,
-                  return_logits: bool = False):
+                  return_logits: bool = False, first_frame_temperature: float | None = None):
     """Autoregressively sample n_frames token grids -> int64 (n_frames, 8, 8).
 
-    use_cache=False recomputes the full forward pass over the whole prefix for every token (the
-    reference the KV cache must match; quadratic, for tests and benchmarks only).
+    prompt_ids: one prompt's word ids, or a list of them (a batch; then the result is
+    (B, n_frames, 8, 8); batching is for evaluation throughput, a batched row is not bitwise equal
+    to the same prompt sampled alone). first_frame_temperature (default: temperature) applies to
+    frame 0, where the object's position is genuinely uncertain; temperature to the frames after it,
+    which are nearly determined by the two before. use_cache=False recomputes the full forward pass over the
+    whole prefix for every token (the reference the KV cache must match; quadratic, tests/bench only).
     """
     if not 1 <= n_frames <= model.cfg.max_frames:
         raise ValueError(f"n_frames must be in 1..{model.cfg.max_frames}")
+    single = not prompt_ids or isinstance(prompt_ids[0], int)
+    batch_ids = [prompt_ids] if single else list(prompt_ids)
+    B = len(batch_ids)
     tpf = TOKENS_PER_FRAME
     gen = torch.Generator().manual_seed(int(seed))
-    prompt = torch.tensor([pad_prompt(prompt_ids, model.cfg.max_prompt)])
+    prompt = torch.tensor([pad_prompt(list(ids), model.cfg.max_prompt) for ids in batch_ids])
     n = n_frames * tpf
-    out = torch.empty(n, dtype=torch.int64)
+    out = torch.empty(B, n, dtype=torch.int64)
     all_logits = [] if return_logits else None
     target_pos, content_frame = sequence_layout(n_frames, tpf)
     if use_cache:
         cache = model.start(prompt)
-    prev = torch.tensor([BOS])
-    inputs = torch.empty(1, n, dtype=torch.int64)
+    prev = torch.full((B,), BOS, dtype=torch.int64)
+    inputs = torch.empty(B, n, dtype=torch.int64)
     for j in range(n):
-        inputs[0, j] = prev[0]
+        inputs[:, j] = prev
         if use_cache:
             logits = model.step(cache, prev, int(content_frame[j]))
         else:
             logits = model(prompt, inputs[:, : j + 1], target_pos[: j + 1], content_frame[: j + 1])[:, -1]
         if return_logits:
-            all_logits.append(logits[0].clone())
-        tok = _sample_from_logits(logits, temperature, top_k, gen)
-        out[j] = tok[0]
+            all_logits.append(logits.clone())
+        t = first_frame_temperature if (first_frame_temperature is not None and j < tpf) else temperature
+        tok = _sample_from_logits(logits, t, top_k, gen)
+        out[:, j] = tok
         prev = tok
         if progress is not None and (j + 1) % tpf == 0:
             progress((j + 1) // tpf, n_frames)
-    grids = out.view(n_frames, GRID, GRID).numpy()
-    if return_logits:
-        return grids, torch.stack(all_logits)
-    return grids
+    grids = out.view(B, n_frames, GRID, GRID).numpy()
+    lg = torch.stack(all_logits, 1) if return_logits else None
+    if single:
+        grids = grids[0]
+        lg = lg[0] if lg is not None else None
+    return (grids, lg) if return_logits else grids
 
 
 def upscale(frames: np.ndarray, factor: int = UPSCALE) -> np.ndarray:
@@ -114,13 +125,15 @@ class Generator:
         self.model_name = model_name
         self.meta = meta or {}
         self.fps = D.FPS
-        self._last_settings = self._settings(DEFAULT_TEMPERATURE, DEFAULT_TOP_K, 4.0)
+        self._last_settings = self._settings(DEFAULT_TEMPERATURE, DEFAULT_TOP_K, 4.0,
+                                             DEFAULT_FIRST_FRAME_TEMPERATURE)
 
-    def _settings(self, temperature: float, top_k: int, seconds: float) -> dict:
+    def _settings(self, temperature: float, top_k: int, seconds: float, first_frame_temperature: float) -> dict:
         n_frames = self.frames_for(seconds)
         return {
             "sampler": "autoregressive-kv-cache",
             "temperature_milli": int(round(temperature * 1000)),
+            "first_frame_temperature_milli": int(round(first_frame_temperature * 1000)),
             "top_k": int(top_k),
             "frames": n_frames,
             "fps": self.fps,
@@ -142,18 +155,20 @@ class Generator:
     def generate(self, prompt: str, seed: int, seconds: float = 4.0,
                  progress: Callable[[int, int], None] | None = None,
                  temperature: float = DEFAULT_TEMPERATURE, top_k: int = DEFAULT_TOP_K,
-                 upscale_factor: int = UPSCALE) -> np.ndarray:
+                 upscale_factor: int = UPSCALE,
+                 first_frame_temperature: float = DEFAULT_FIRST_FRAME_TEMPERATURE) -> np.ndarray:
         """uint8 (T, 256, 256, 3) frames at self.fps. Unknown prompt words are warned about."""
         n_frames = self.frames_for(seconds)
         ids = tokenize_prompt(prompt, self.model.cfg.max_prompt)
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # bitwise reproducibility does not depend on the core count
         try:
-            grids = sample_tokens(self.model, ids, n_frames, seed, temperature, top_k, progress=progress)
+            grids = sample_tokens(self.model, ids, n_frames, seed, temperature, top_k, progress=progress,
+                                  first_frame_temperature=first_frame_temperature)
             frames = self.tokenizer.decode(grids)
         finally:
             torch.set_num_threads(threads)
-        self._last_settings = self._settings(temperature, top_k, seconds)
+        self._last_settings = self._settings(temperature, top_k, seconds, first_frame_temperature)
         self._last_settings["upscale"] = f"nearest-x{upscale_factor}"
         self._last_settings["width"] = self._last_settings["height"] = 64 * upscale_factor
         return upscale(frames, upscale_factor) if upscale_factor > 1 else frames

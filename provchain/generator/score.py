@@ -162,19 +162,39 @@ def summarise(scores: list[ClipScore]) -> dict:
             "direction_ok": frac("direction_ok"), "bg_colour_ok": frac("bg_colour_ok")}
 
 
-def evaluate(gen, prompts: list[str], seeds: list[int], seconds: float = 4.0, log=None) -> dict:
+def evaluate(gen, prompts: list[str], seeds: list[int], seconds: float = 4.0, log=None,
+             batch: int = 16) -> dict:
+    """Score gen on prompts x seeds. Clips are sampled `batch` prompts at a time through the same
+    KV-cache sampler as Generator.generate (same settings), which is much faster on a CPU; batch=1
+    reproduces generate() exactly."""
+    from .model import tokenize_prompt
+    from .sample import DEFAULT_FIRST_FRAME_TEMPERATURE, DEFAULT_TEMPERATURE, DEFAULT_TOP_K, sample_tokens
+
+    temperature = getattr(gen, "eval_temperature", DEFAULT_TEMPERATURE)
+    first_t = getattr(gen, "eval_first_temperature", DEFAULT_FIRST_FRAME_TEMPERATURE)
+    top_k = getattr(gen, "eval_top_k", DEFAULT_TOP_K)
+    n_frames = gen.frames_for(seconds)
     scores, t0 = [], time.time()
     for seed in seeds:
-        for i, p in enumerate(prompts):
-            frames = gen.generate(p, seed=seed, seconds=seconds)
-            scores.append(score_clip(frames, p))
-            if log:
-                log(f"[{len(scores)}/{len(prompts) * len(seeds)}] {p} seed={seed} -> "
-                    f"{'OK ' if scores[-1].adherent else 'bad'} {asdict(scores[-1])}")
+        for i in range(0, len(prompts), batch):
+            chunk = prompts[i:i + batch]
+            ids = [tokenize_prompt(p) for p in chunk]
+            grids = sample_tokens(gen.model, ids, n_frames, seed * 100003 + i, temperature, top_k,
+                                  first_frame_temperature=first_t)
+            for p, g in zip(chunk, grids):
+                frames = gen.tokenizer.decode(g)
+                scores.append(score_clip(frames, p))
+                if log:
+                    log(f"[{len(scores)}/{len(prompts) * len(seeds)}] {p} seed={seed} -> "
+                        f"{'OK ' if scores[-1].adherent else 'bad'} {asdict(scores[-1])}")
     out = summarise(scores)
     out["seconds_per_clip"] = round((time.time() - t0) / max(1, len(scores)), 2)
     out["clip_seconds"] = seconds
     out["seeds"] = seeds
+    out["batch"] = batch
+    out["temperature_milli"] = int(round(temperature * 1000))
+    out["first_frame_temperature_milli"] = int(round(first_t * 1000))
+    out["top_k"] = top_k
     out["per_clip"] = [asdict(s) for s in scores]
     return out
 
@@ -187,7 +207,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--temperature", type=float, default=None)
     ap.add_argument("--top-k", type=int, default=None)
+    ap.add_argument("--first-temperature", type=float, default=None)
     ap.add_argument("--split", choices=["heldout", "train"], default="heldout")
+    ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     import torch
@@ -196,21 +218,19 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(1)
     gen = load_model(args.weights)
-    if args.temperature is not None or args.top_k is not None:
-        base = gen.generate
-        kw = {}
-        if args.temperature is not None:
-            kw["temperature"] = args.temperature
-        if args.top_k is not None:
-            kw["top_k"] = args.top_k
-        gen.generate = lambda p, seed, seconds=4.0: base(p, seed=seed, seconds=seconds, **kw)
+    if args.temperature is not None:
+        gen.eval_temperature = args.temperature
+    if args.top_k is not None:
+        gen.eval_top_k = args.top_k
+    if args.first_temperature is not None:
+        gen.eval_first_temperature = args.first_temperature
     prompts = D.heldout_prompts() if args.split == "heldout" else train_prompts()
     if args.limit:
         prompts = prompts[: args.limit]
     res = evaluate(gen, prompts, list(range(args.seeds)), args.seconds,
-                   log=lambda m: print(m, file=sys.stderr, flush=True))
+                   log=lambda m: print(m, file=sys.stderr, flush=True), batch=args.batch)
     res["split"] = args.split
-    res["sampling"] = gen.sampling_settings
+    res["weights_sha256"] = gen.weights_sha256.hex()
     print(json.dumps({k: v for k, v in res.items() if k != "per_clip"}, indent=1))
     if args.out:
         with open(args.out, "w") as fh:

@@ -13,6 +13,7 @@ Writes <out>/generator.safetensors (tokenizer + transformer + config in the head
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -159,12 +160,15 @@ def make_batch(ds: dict, rng: np.random.Generator, batch: int, window: int, w_ch
 
 
 def train_transformer(ds: dict, cfg, steps: int, seed: int, batch: int, window: int, lr: float,
-                      w_change: float, w_object: float, log_every: int = 25):
+                      w_change: float, w_object: float, log_every: int = 25, checkpoint=None,
+                      ckpt_every: int = 0, model=None, tag: str = "model"):
     from .model import VideoTransformer
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed + 1)
-    model = VideoTransformer(cfg)
+    if model is None:
+        model = VideoTransformer(cfg)
+    model.train()
     decay = [p for n_, p in model.named_parameters() if p.dim() >= 2 and "emb" not in n_]
     no_decay = [p for n_, p in model.named_parameters() if not (p.dim() >= 2 and "emb" not in n_)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05},
@@ -190,12 +194,22 @@ def train_transformer(ds: dict, cfg, steps: int, seed: int, batch: int, window: 
         ema = loss.item() if ema is None else 0.95 * ema + 0.05 * loss.item()
         if step % log_every == 0 or step == steps - 1:
             el = time.time() - t0
-            log(f"model step {step}/{steps} loss {loss.item():.3f} ema {ema:.3f} "
+            log(f"{tag} step {step}/{steps} loss {loss.item():.3f} ema {ema:.3f} "
                 f"acc_changed/object {acc_hot:.3f} ({el:.0f}s, {el / (step + 1):.2f}s/step)")
             hist.append({"step": step, "loss": round(loss.item(), 4), "ema": round(ema, 4),
                          "acc_hot": round(acc_hot, 4), "elapsed_s": round(el, 1)})
+        if checkpoint is not None and ckpt_every and (step + 1) % ckpt_every == 0 and step + 1 < steps:
+            model.eval()
+            checkpoint(model, f"{tag}-{step + 1}")
+            model.train()
     model.eval()
     return model, hist
+
+
+def hyperparameters(args) -> dict:
+    """What determines the weights (no paths, no timings: the file's hash must be reproducible)."""
+    skip = {"out", "tokenizer", "dataset_cache", "ckpt_every", "stage", "threads", "resume_phase2"}
+    return {k: v for k, v in sorted(vars(args).items()) if k not in skip}
 
 
 def main(argv=None) -> int:
@@ -207,9 +221,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--tok-steps", type=int, default=1000)
-    ap.add_argument("--clips", type=int, default=3000)
+    ap.add_argument("--clips", type=int, default=2000)
     ap.add_argument("--seg-frames", type=int, default=16)
-    ap.add_argument("--steps", type=int, default=1200)
+    ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--window", type=int, default=8)
     ap.add_argument("--lr", type=float, default=1.5e-3)
@@ -220,6 +234,12 @@ def main(argv=None) -> int:
     ap.add_argument("--heads", type=int, default=GenConfig.n_head)
     ap.add_argument("--tokenizer", help="reuse a tokenizer.pt instead of training one (experiments)")
     ap.add_argument("--stage", choices=["tokenizer", "all"], default="all")
+    ap.add_argument("--dataset-cache", default=None, help="folder to cache the tokenised dataset in")
+    ap.add_argument("--ckpt-every", type=int, default=0, help="also save checkpoint-STEP files")
+    ap.add_argument("--phase2-steps", type=int, default=800)
+    ap.add_argument("--phase2-w-object", type=float, default=5.0)
+    ap.add_argument("--resume-phase2", default=None,
+                    help="skip phase 1: load its weights file (phase2-steps 0 run) and run phase 2")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     os.makedirs(args.out, exist_ok=True)
@@ -227,22 +247,41 @@ def main(argv=None) -> int:
     t_start = time.time()
 
     t0 = time.time()
-    if args.tokenizer:
+    if args.tokenizer:  # resume: reuse a tokenizer.pt from an earlier run with the same seed/steps
         tok = FrameTokenizer()
         tok.load_state_dict(torch.load(args.tokenizer, weights_only=True))
         tok.eval()
+        side = os.path.splitext(args.tokenizer)[0] + ".json"
+        prev = json.load(open(side)) if os.path.exists(side) else {}
+        meta["tokenizer_seconds"] = prev.get("tokenizer_seconds")
+        meta["tokenizer_reused_from"] = args.tokenizer
     else:
         tok = train_tokenizer(args.tok_steps, args.seed)
-    meta["tokenizer_seconds"] = round(time.time() - t0, 1)
+        meta["tokenizer_seconds"] = round(time.time() - t0, 1)
     meta["tokenizer_eval"] = eval_tokenizer(tok)
     meta["tokenizer_params"] = sum(p.numel() for p in tok.parameters())
     log(f"tokenizer done in {meta['tokenizer_seconds']}s: {meta['tokenizer_eval']}")
-    torch.save(tok.state_dict(), os.path.join(args.out, "tokenizer.pt"))
+    if not args.tokenizer:
+        torch.save(tok.state_dict(), os.path.join(args.out, "tokenizer.pt"))
+        with open(os.path.join(args.out, "tokenizer.json"), "w") as f:
+            json.dump({"tokenizer_seconds": meta["tokenizer_seconds"], "tok_steps": args.tok_steps,
+                       "seed": args.seed, **meta["tokenizer_eval"]}, f)
     if args.stage == "tokenizer":
         return 0
 
     t0 = time.time()
-    ds = build_dataset(tok, args.clips, args.seg_frames, args.seed + 2)
+    tok_digest = hashlib.sha256(b"".join(v.numpy().tobytes() for v in tok.state_dict().values())).hexdigest()
+    cache = (os.path.join(args.dataset_cache, f"ds-{tok_digest[:16]}-{args.clips}-{args.seg_frames}-{args.seed}.npz")
+             if args.dataset_cache else None)
+    if cache and os.path.exists(cache):
+        with np.load(cache) as z:
+            ds = {k: z[k] for k in z.files}
+        log(f"dataset loaded from {cache}")
+    else:
+        ds = build_dataset(tok, args.clips, args.seg_frames, args.seed + 2)
+        if cache:
+            os.makedirs(args.dataset_cache, exist_ok=True)
+            np.savez(cache, **ds)
     meta["dataset_seconds"] = round(time.time() - t0, 1)
     changed = (ds["tokens"][:, 1:] != ds["tokens"][:, :-1]).mean()
     meta["dataset"] = {"clips": args.clips, "seg_frames": args.seg_frames,
@@ -252,15 +291,49 @@ def main(argv=None) -> int:
 
     cfg = GenConfig(d_model=args.d_model, n_layer=args.layers, n_head=args.heads)
     t0 = time.time()
-    model, hist = train_transformer(ds, cfg, args.steps, args.seed + 3, args.batch, args.window,
-                                    args.lr, args.w_change, args.w_object)
-    meta["transformer_seconds"] = round(time.time() - t0, 1)
+    path = os.path.join(args.out, "generator.safetensors")
+
+    def checkpoint(model, step):
+        save_weights(os.path.join(args.out, f"checkpoint-{step}.safetensors"), tok, model,
+                     {"partial_step": step, "hyperparameters": hyperparameters(args)})
+        log(f"checkpoint at step {step}")
+
+    if args.resume_phase2:  # phase 1 already run (its fp16 weights file): load and go on
+        from .model import VideoTransformer
+        from .sample import load_model
+
+        model = VideoTransformer(cfg)
+        model.load_state_dict(load_model(args.resume_phase2).model.state_dict())
+        prev = json.load(open(os.path.join(os.path.dirname(args.resume_phase2), "train_meta.json")))
+        hist = prev.get("loss_history", [])
+        phase1_seconds = prev["transformer_seconds"]
+        meta["dataset_seconds"] = prev.get("dataset_seconds", meta["dataset_seconds"])
+        meta["phase1_resumed_from"] = args.resume_phase2
+    else:
+        model, hist = train_transformer(ds, cfg, args.steps, args.seed + 3, args.batch, args.window,
+                                        args.lr, args.w_change, args.w_object, checkpoint=checkpoint,
+                                        ckpt_every=args.ckpt_every)
+        phase1_seconds = time.time() - t0
+        # round through fp16 exactly as a shipped phase-1 file would be, so resuming is equivalent
+        model.load_state_dict({k: v.to(torch.float16).to(torch.float32) if v.is_floating_point() else v
+                               for k, v in model.state_dict().items()})
+    t1 = time.time()
+    if args.phase2_steps:
+        # phase 2: a warm restart (fresh AdamW, new cosine cycle), object tokens weighted higher
+        model, hist2 = train_transformer(ds, cfg, args.phase2_steps, args.seed + 10, args.batch, args.window,
+                                         args.lr, args.w_change, args.phase2_w_object, checkpoint=checkpoint,
+                                         ckpt_every=args.ckpt_every, model=model, tag="phase2")
+        hist = hist + [dict(h, phase=2) for h in hist2]
+    meta["phase1_seconds"] = round(phase1_seconds, 1)
+    meta["phase2_seconds"] = round(time.time() - t1, 1)
+    meta["transformer_seconds"] = round(meta["phase1_seconds"] + meta["phase2_seconds"], 1)
     meta["transformer_params"] = sum(p.numel() for p in model.parameters())
     meta["loss_history"] = hist
-    meta["total_seconds"] = round(time.time() - t_start, 1)
+    meta["total_seconds"] = round((meta["tokenizer_seconds"] or 0) + meta["dataset_seconds"]
+                                  + meta["transformer_seconds"], 1)
+    meta["wall_seconds_this_run"] = round(time.time() - t_start, 1)
     meta["cpu_threads"] = args.threads
-    path = os.path.join(args.out, "generator.safetensors")
-    save_weights(path, tok, model, {k: meta[k] for k in ("tokenizer_eval", "total_seconds", "args")})
+    save_weights(path, tok, model, {"hyperparameters": hyperparameters(args), "tokenizer_eval": meta["tokenizer_eval"]})
     meta["weights_file"] = os.path.basename(path)
     meta["weights_sha256"] = sha256_file(path).hex()
     meta["weights_bytes"] = os.path.getsize(path)
