@@ -35,6 +35,7 @@ TIMINGS=()
 STARTED_DOCKERD=0
 DOCKERD_PID=""
 MADE_BASE=0
+LOCKED=0
 COMPOSE=()
 T_START=$(date +%s)
 
@@ -76,20 +77,24 @@ cleanup() {
   local rc=$?
   end_step
   set +e
-  if [ "$rc" != 0 ] && [ "${#COMPOSE[@]}" -gt 0 ] && docker info >/dev/null 2>&1; then
+  if [ "$rc" != 0 ] && [ "$LOCKED" = 1 ] && [ "${#COMPOSE[@]}" -gt 0 ] && docker info >/dev/null 2>&1; then
     log "---- containers of $PROJECT"
     docker ps -a --filter "label=com.docker.compose.project=$PROJECT" \
       --format '{{.Names}}\t{{.Status}}' 2>/dev/null
     log "---- container logs (last 150 lines each)"
     timeout 60 "${COMPOSE[@]}" logs --no-color --tail=150 2>&1
     if [ -n "$DOCKERD_PID" ]; then
-      log "---- dockerd log (last 40 lines)"
-      tail -40 "$WORK/dockerd.log"
+      log "---- dockerd log (errors, last 20)"
+      grep -E 'level=(error|fatal)' "$WORK/dockerd.log" | tail -20
     fi
   fi
   if [ -n "${SIZES:-}" ]; then
     log "image sizes:"
     echo "$SIZES"
+  fi
+  if [ "$LOCKED" != 1 ]; then  # another check owns the daemon, images and project: touch nothing
+    rm -rf "$WORK"
+    exit "$rc"
   fi
   log "---- clean-up"
   if [ "${#COMPOSE[@]}" -gt 0 ] && docker info >/dev/null 2>&1; then
@@ -134,8 +139,14 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ------------------------------------------------------------------------------------------------------
-step "install docker.io, docker-compose, debootstrap"
+step "wait for the machine-wide lock"
 [ "$(id -u)" = 0 ] || { log "needs root (apt-get, dockerd, debootstrap)"; exit 77; }
+# One check at a time on a machine: they share the daemon, the images, the project and the ports.
+exec 9>"${PROVCHAIN_DOCKER_LOCK:-/var/lock/provchain-docker-devnet-check.lock}"
+flock -w "${PROVCHAIN_DOCKER_LOCK_WAIT:-1800}" 9 || fail "another docker devnet check held the lock for too long"
+LOCKED=1
+
+step "install docker.io, docker-compose, debootstrap"
 missing=()
 command -v dockerd >/dev/null || missing+=(docker.io)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
@@ -163,7 +174,7 @@ if docker info >/dev/null 2>&1; then
   log "dockerd already running: using it (and leaving it running)"
 else
   # no iptables rules: containers here use host networking only
-  dockerd --iptables=false >"$WORK/dockerd.log" 2>&1 &
+  dockerd --iptables=false >"$WORK/dockerd.log" 2>&1 9>&- &
   DOCKERD_PID=$!
   STARTED_DOCKERD=1
   wait_until 60 "dockerd to answer" docker info
@@ -305,6 +316,8 @@ gen_done() {  # the generator container has exited
 }
 
 step "compose up"
+busy="$(ss -Hltn 2>/dev/null | awk '{print $4}' | grep -E ':(2665[67]|2666[67]|2667[67]|2668[67]|'"$EXPLORER_PORT"')$' | sort -u)"
+[ -z "$busy" ] || { ss -Hltnp | grep -E ':(266[5-8][67]|'"$EXPLORER_PORT"')\b'; fail "ports the devnet needs are taken: $(echo $busy)"; }
 timeout 600 "${COMPOSE[@]}" up -d >"$WORK/up.log" 2>&1 || { cat "$WORK/up.log"; fail "compose up failed"; }
 
 step "check: 4 validators healthy"
