@@ -33,6 +33,9 @@ def cmd_node(args) -> int:
     except (ConfigError, KeyFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a port in use, a data folder we cannot write
+        print(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 1
     return 0
 
 

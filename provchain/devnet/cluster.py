@@ -21,8 +21,13 @@ from .testnet import ports, write_testnet
 def free_base_port(n: int, rng: random.Random | None = None) -> int:
     """A base port whose 2n node ports (p2p, rpc every 10) are all free on 127.0.0.1."""
     rng = rng or random.Random()
+    # stay below the kernel's ephemeral range, where outgoing connections could take a port later
+    try:
+        ephemeral_lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_lo = 32768
     for _ in range(200):
-        base = rng.randrange(20000, 60000 - 10 * n, 10)
+        base = rng.randrange(10000, ephemeral_lo - 10 * n - 10, 10)
         wanted = [p for i in range(n) for p in ports(i, base)]
         socks = []
         try:
