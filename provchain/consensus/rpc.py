@@ -14,6 +14,7 @@ from aiohttp import web
 
 from ..chain import jsonfmt as jf
 from ..chain import merkle
+from ..chain.encoding import EncodingError, decode
 from ..chain.types import tx_hash
 
 log = logging.getLogger("provchain.rpc")
@@ -24,7 +25,8 @@ INTERNAL = -32603
 NOT_FOUND = -32004
 TX_REJECTED = -32010
 TIMEOUT = -32011
-MAX_BODY = 1024 * 1024
+MAX_BODY = 8 * 1024 * 1024
+MAX_BATCH = 5000
 VERSION = "0.1.0"
 
 
@@ -102,6 +104,7 @@ class RPCServer:
                               ("/num_unconfirmed_txs", self.num_unconfirmed)]:
             r.add_get(path, handler)
         r.add_post("/broadcast_tx", self.broadcast_tx)
+        r.add_post("/broadcast_tx_batch", self.broadcast_tx_batch)
         for method, path, handler in getattr(node.app, "routes", lambda: [])():
             r.add_route(method, path, self._wrap(handler))
         app.router.add_route("*", "/{tail:.*}", self.unknown)
@@ -255,3 +258,18 @@ class RPCServer:
             raise RPCError(504, TIMEOUT, "tx accepted but not committed in time", {"hash": jf.hexu(th)}) from None
         return envelope({"code": result.code, "log": result.log, "hash": jf.hexu(th), "height": str(height),
                          "index": index, "data": getattr(self.node.app, "result_json", lambda r: None)(result)})
+
+    async def broadcast_tx_batch(self, request):
+        """Body: msgpack array of raw txs (at most MAX_BATCH). For bulk submitters: one request, one answer
+        per tx ({code, log, hash}), no waiting for commit."""
+        try:
+            txs = decode(await request.read())
+        except EncodingError as exc:
+            raise bad_params(f"body must be a msgpack array of txs: {exc}") from None
+        if not isinstance(txs, list) or len(txs) > MAX_BATCH or not all(isinstance(t, bytes) and t for t in txs):
+            raise bad_params(f"body must be a msgpack array of at most {MAX_BATCH} non-empty byte strings")
+        out = []
+        for tx in txs:
+            res = self.node.submit_tx(tx)
+            out.append({"code": res.code, "log": res.log, "hash": jf.hexu(tx_hash(tx))})
+        return envelope({"results": out})

@@ -86,6 +86,14 @@ def test_bad_input_gets_clear_errors_and_nothing_breaks(cluster):
         assert "Traceback" not in str(body)
     status, body = cluster.rpc(0, "/broadcast_tx", b'{"tx": 5}', content_type="application/json")
     assert status == 400
+    from provchain.chain.encoding import encode
+    for bad in (b"\xc1", encode([1, 2]), encode([b""])):
+        status, body = cluster.rpc(0, "/broadcast_tx_batch", bad, content_type="application/x-msgpack")
+        assert status == 400 and "msgpack array" in body["error"]["message"], body
+    status, body = cluster.rpc(0, "/broadcast_tx_batch", encode([note(key, 1), b"junk"]),
+                               content_type="application/x-msgpack")
+    assert status == 200 and [r["code"] for r in body["result"]["results"]][0] == 0
+    assert body["result"]["results"][1]["code"] != 0 and body["result"]["results"][1]["log"]
     # garbage on the p2p port: raw bytes, then a websocket speaking nonsense
     p2p_port = int(cluster.homes[0].joinpath("config/node.json").read_text().split('"p2p_laddr": "127.0.0.1:')[1][:5])
     with socket.create_connection(("127.0.0.1", p2p_port)) as s:
