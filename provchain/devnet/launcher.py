@@ -85,6 +85,7 @@ def run_devnet(args) -> int:
         print(f"resuming the devnet in {root}", file=sys.stderr)
     # SIGTERM (docker stop, kill, timeout) stops the children just like Ctrl-C does
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)  # also when started with SIGINT ignored (background job)
     procs = start_processes(root, n, args.base_port)
     children = [p for p, _, _ in procs]
     explorer = None
