@@ -139,3 +139,23 @@ def test_wiped_node_block_syncs_to_the_tip(cluster):
     tip = cluster.height(0)
     cluster.wait_height(1, tip, timeout=60)
     assert_same_chain(cluster, range(4), tip)
+
+
+def test_validator_killed_again_and_again_never_double_signs(cluster):
+    """SIGKILL at arbitrary points (mid-round, mid-write): on restart the WAL and the double-sign guard
+    must keep it from signing anything conflicting; the others would turn that into evidence on chain."""
+    import random
+    rng = random.Random(7)
+    cluster.wait_height(0, 2)
+    for _ in range(5):
+        time.sleep(rng.uniform(0.3, 1.5))
+        cluster.signal(0, signal.SIGKILL)
+        cluster.start(0)
+    tip = cluster.height(1)
+    cluster.wait_height(0, tip + 2, timeout=60)
+    top = cluster.height(0)
+    assert_same_chain(cluster, range(4), top)
+    for h in range(1, top + 1):
+        _, b = cluster.rpc(1, f"/block?height={h}")
+        assert b["result"]["block"]["evidence"]["evidence"] == [], f"double signing found at height {h}"
+    assert "double signing" not in "".join(cluster.log(i) for i in range(1, 4))
