@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from ..chain import crypto
 from ..chain.tx import SignedTx
 from ..chain.types import InvalidError, _bytes, _int, _list, _str
-from .fingerprint import ALG, Fingerprint
+from .fingerprint import ALG, Fingerprint, MediaFacts
 
 KIND = "register_clip"
 VERSION = 1
@@ -21,13 +21,8 @@ MAX_SETTINGS = 32
 
 
 @dataclass(frozen=True)
-class MediaInfo:
-    duration_ms: int
-    fps_milli: int
-    width: int
-    height: int
-    codec: str
-    container: str
+class MediaInfo(MediaFacts):
+    """The media facts of the analysed file, as recorded on chain."""
 
     def to_obj(self) -> list:
         return [self.duration_ms, self.fps_milli, self.width, self.height, self.codec, self.container]

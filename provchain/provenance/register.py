@@ -28,9 +28,8 @@ class Registration:
 
 def build_record(analysis: ClipAnalysis, generator: GeneratorInfo | None = None, parents=(),
                  claimed_time_ms: int | None = None) -> RegisterClip:
-    f = analysis.facts
     return RegisterClip(analysis.file_sha256, analysis.frames_sha256, analysis.fingerprint.record_form(),
-                        MediaInfo(f.duration_ms, f.fps_milli, f.width, f.height, f.codec, f.container),
+                        MediaInfo(**vars(analysis.facts)),
                         claimed_time_ms if claimed_time_ms is not None else int(time.time() * 1000),
                         generator, tuple(parents))
 
