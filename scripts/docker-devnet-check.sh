@@ -374,6 +374,12 @@ log "node3 back and caught up: $(heights)"
 
 step "check: compose down, up resumes"
 old="$(max_height)"
+ids=(); for i in 0 1 2 3; do ids+=("$(container "node$i")"); done
+t0=$(date +%s)
+timeout 120 "${COMPOSE[@]}" stop -t 20 >"$WORK/stop.log" 2>&1 || { cat "$WORK/stop.log"; fail "compose stop failed"; }
+codes="$(docker inspect -f '{{.State.ExitCode}}' "${ids[@]}" | tr '\n' ' ')"
+[ "$codes" = "0 0 0 0 " ] || fail "validators did not stop cleanly on SIGTERM (exit codes: $codes)"
+log "stopped in $(( $(date +%s) - t0 )) s, validators exited 0 on SIGTERM"
 timeout 120 "${COMPOSE[@]}" down -t 10 >"$WORK/down1.log" 2>&1 || { cat "$WORK/down1.log"; fail "compose down failed"; }
 timeout 300 "${COMPOSE[@]}" up -d >"$WORK/up2.log" 2>&1 || { cat "$WORK/up2.log"; fail "compose up (again) failed"; }
 wait_until 180 "the 4 validators to be healthy again" all_healthy
