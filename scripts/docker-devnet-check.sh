@@ -12,7 +12,8 @@
 #
 #   scripts/docker-devnet-check.sh [--keep-cache]
 #
-# --keep-cache (or PROVCHAIN_DOCKER_KEEP_CACHE=1) keeps the base image and the wheelhouse for the next run.
+# --keep-cache (or PROVCHAIN_DOCKER_KEEP_CACHE=1) keeps the base image and the wheelhouse for the next run
+# (without it, a base image that was there before the run is kept too; one the run made is removed).
 # On failure it says which step failed and prints the containers' logs. Every wait is bounded, and all
 # traffic goes to 127.0.0.1. Exit codes: 0 passed, 1 a step failed, 77 prerequisites could not be installed.
 set -uo pipefail
@@ -38,6 +39,7 @@ MADE_BASE=0
 LOCKED=0
 COMPOSE=()
 T_START=$(date +%s)
+exec 3>&1 4>&2  # the real stdout and stderr, for the clean-up
 
 log() { echo "[docker-devnet-check] $*"; }
 now() { date +%s.%N; }
@@ -75,6 +77,8 @@ compose() { "${COMPOSE[@]}" "$@"; }
 
 cleanup() {
   local rc=$?
+  # a signal can land while a command's output goes to /dev/null: this trap would inherit that
+  exec 1>&3 2>&4
   end_step
   set +e
   if [ "$rc" != 0 ] && [ "$LOCKED" = 1 ] && [ "${#COMPOSE[@]}" -gt 0 ] && docker info >/dev/null 2>&1; then
@@ -102,7 +106,7 @@ cleanup() {
       || { log "compose down failed:"; tail -20 "$WORK/down.log"; }
     # intermediate images of the multi-stage build carry the Dockerfile's label
     docker image prune -f --filter "label=org.provchain.devnet=1" >/dev/null 2>&1
-    if [ "$KEEP_CACHE" != 1 ]; then
+    if [ "$KEEP_CACHE" != 1 ] && [ "$MADE_BASE" = 1 ]; then
       docker rmi "$BASE_IMAGE" >/dev/null 2>&1 && log "removed $BASE_IMAGE"
     fi
     left="$(docker ps -aq --filter "label=com.docker.compose.project=$PROJECT"; \
@@ -128,6 +132,8 @@ cleanup() {
   echo "  $(printf '%-50s %7d s' total $(( $(date +%s) - T_START )))"
   if [ "$rc" = 0 ]; then
     log "PASSED"
+  elif [ "$rc" = 130 ]; then
+    log "INTERRUPTED at step '$STEP'"
   elif [ "$rc" = 77 ]; then
     log "SKIPPED: prerequisites could not be installed"
   else
@@ -173,8 +179,9 @@ step "start dockerd"
 if docker info >/dev/null 2>&1; then
   log "dockerd already running: using it (and leaving it running)"
 else
-  # no iptables rules: containers here use host networking only
-  dockerd --iptables=false >"$WORK/dockerd.log" 2>&1 9>&- &
+  # no iptables rules: containers here use host networking only. Its own session, so that a signal to
+  # this script's process group leaves it to the clean-up below to take the devnet down, then dockerd.
+  setsid dockerd --iptables=false >"$WORK/dockerd.log" 2>&1 3>&- 4>&- 9>&- &
   DOCKERD_PID=$!
   STARTED_DOCKERD=1
   wait_until 60 "dockerd to answer" docker info
