@@ -61,7 +61,7 @@ VOCAB: tuple[str, ...] = tuple(
     )
 )
 MAX_PROMPT_WORDS = 16
-RADIUS = 7.0
+RADIUS = 9.0
 
 
 def is_heldout(colour: str, shape: str, direction: str) -> bool:

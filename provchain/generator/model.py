@@ -41,6 +41,7 @@ class GenConfig:
     max_frames: int = D.MAX_FRAMES
     tokens_per_frame: int = TOKENS_PER_FRAME
     context_frames: int = 2
+    rope_2d: bool = True  # rotary embedding of (row, col) within the frame on frame-token q/k
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -66,6 +67,30 @@ def tokenize_prompt(prompt: str, max_words: int = D.MAX_PROMPT_WORDS) -> list[in
 
 def pad_prompt(ids: list[int], max_words: int = D.MAX_PROMPT_WORDS) -> list[int]:
     return ids + [PAD_WORD] * (max_words - len(ids))
+
+
+def rope_tables(spatial: torch.Tensor, head_dim: int, grid: int = 8):
+    """cos/sin (..., head_dim/2) for 2-D rotary embedding of spatial indices (row*grid + col).
+
+    Half the rotation pairs encode the row, half the column, so a query's score with a key depends
+    on their displacement within the frame: "the same place in the previous frame" and "one patch
+    to the left" are the same pattern at every position (copying and motion learn fast).
+    """
+    pairs = head_dim // 2
+    per_axis = pairs // 2
+    inv = 1.0 / (100.0 ** (torch.arange(per_axis, dtype=torch.float32) / per_axis))
+    row = (spatial // grid).to(torch.float32)
+    col = (spatial % grid).to(torch.float32)
+    ang = torch.cat([row[..., None] * inv, col[..., None] * inv], dim=-1)
+    return torch.cos(ang), torch.sin(ang)
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """x (B, H, N, hd); cos/sin broadcastable to (B, 1, N, hd/2)."""
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    r1 = x1 * cos - x2 * sin
+    r2 = x1 * sin + x2 * cos
+    return torch.stack([r1, r2], dim=-1).flatten(-2)
 
 
 class Attention(nn.Module):
@@ -99,8 +124,12 @@ class Block(nn.Module):
             nn.Linear(cfg.mlp_mult * cfg.d_model, cfg.d_model),
         )
 
-    def forward(self, x, mask):
+    def forward(self, x, mask, rope=None):
         q, k, v = self.attn.split(self.ln1(x))
+        if rope is not None:  # rotate the frame part (the last N positions) of q and k
+            P, (qc, qs, kc, ks) = rope
+            q = torch.cat([q[:, :, :P], apply_rope(q[:, :, P:], qc, qs)], dim=2)
+            k = torch.cat([k[:, :, :P], apply_rope(k[:, :, P:], kc, ks)], dim=2)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         x = x + self.attn.merge(y)
         return x + self.mlp(self.ln2(x))
@@ -192,8 +221,14 @@ class VideoTransformer(nn.Module):
         content_frame = content_frame.expand(B, -1) if content_frame.dim() == 2 else content_frame[None].expand(B, -1)
         mask = self.build_mask(prompt_valid, content_frame, target_pos // tpf)
         x = torch.cat([self.embed_prompt(prompt_ids), self.embed_frames(inp, target_pos)], dim=1)
+        rope = None
+        if self.cfg.rope_2d:
+            hd = self.cfg.d_model // self.cfg.n_head
+            qc, qs = rope_tables(target_pos % tpf, hd)
+            kc, ks = rope_tables((target_pos - 1) % tpf, hd)  # the slot of the token the input carries
+            rope = (P, (qc[:, None], qs[:, None], kc[:, None], ks[:, None]))
         for blk in self.blocks:
-            x = blk(x, mask)
+            x = blk(x, mask, rope)
         return self.head(self.ln_f(x[:, P:]))
 
     # ---- incremental decoding ---------------------------------------------------------------
@@ -231,8 +266,14 @@ class VideoTransformer(nn.Module):
         visible = (cache.slot_content_frame >= lo)[None].expand(B, -1)
         mask = torch.cat([cache.prompt_valid, visible], dim=1)[:, None, None, :]
         x = self.embed_frames(token[:, None], torch.tensor([pos]))
+        if self.cfg.rope_2d:
+            hd = self.cfg.d_model // self.cfg.n_head
+            qc, qs = rope_tables(torch.tensor([pos % tpf]), hd)
+            kc, ks = rope_tables(torch.tensor([(pos - 1) % tpf]), hd)
         for li, blk in enumerate(self.blocks):
             q, k, v = blk.attn.split(blk.ln1(x))
+            if self.cfg.rope_2d:
+                q, k = apply_rope(q, qc, qs), apply_rope(k, kc, ks)
             cache.k[li][:, :, slot] = k[:, :, 0]
             cache.v[li][:, :, slot] = v[:, :, 0]
             y = F.scaled_dot_product_attention(q, cache.k[li], cache.v[li], attn_mask=mask)

@@ -157,7 +157,9 @@ def score_clip(frames: np.ndarray, prompt: str) -> ClipScore:
 def summarise(scores: list[ClipScore]) -> dict:
     n = len(scores)
     frac = lambda k: round(sum(getattr(s, k) for s in scores) / max(1, n), 4)  # noqa: E731
+    colour_dir = round(sum(s.colour_ok and s.direction_ok for s in scores) / max(1, n), 4)
     return {"clips": n, "adherence": frac("adherent"), "moving": frac("moving"),
+            "colour_and_direction_ok": colour_dir,
             "colour_ok": frac("colour_ok"), "shape_ok": frac("shape_ok"),
             "direction_ok": frac("direction_ok"), "bg_colour_ok": frac("bg_colour_ok")}
 
@@ -199,6 +201,22 @@ def evaluate(gen, prompts: list[str], seeds: list[int], seconds: float = 4.0, lo
     return out
 
 
+def tokenizer_ceiling(gen, prompts: list[str], seconds: float = 4.0, seed: int = 3) -> dict:
+    """The same scorer on ground-truth renders of the prompts passed through the tokenizer
+    (encode + decode): the best adherence any transformer could reach with this tokenizer."""
+    rng = np.random.default_rng(seed)
+    n = gen.frames_for(seconds)
+    raw, rec = [], []
+    for p in prompts:
+        a = D.parse_prompt(p)
+        sc = D.scene_from_words(a["colour"], a["shape"], a["direction"], "moving", a["texture"],
+                                a["bg_colour"], rng)
+        frames = D.render(sc, n)
+        raw.append(score_clip(frames, p))
+        rec.append(score_clip(gen.tokenizer.decode(gen.tokenizer.encode(frames)), p))
+    return {"ground_truth": summarise(raw), "through_tokenizer": summarise(rec)}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="held-out prompt adherence of the built-in generator")
     ap.add_argument("--weights", default=None)
@@ -231,6 +249,7 @@ def main(argv=None) -> int:
                    log=lambda m: print(m, file=sys.stderr, flush=True), batch=args.batch)
     res["split"] = args.split
     res["weights_sha256"] = gen.weights_sha256.hex()
+    res["ceiling"] = tokenizer_ceiling(gen, prompts, args.seconds)
     print(json.dumps({k: v for k, v in res.items() if k != "per_clip"}, indent=1))
     if args.out:
         with open(args.out, "w") as fh:

@@ -61,6 +61,16 @@ class ResBlock(nn.Module):
         return x + self.c2(F.silu(self.c1(F.silu(x))))
 
 
+class PointRes(nn.Module):
+    def __init__(self, c: int):
+        super().__init__()
+        self.c1 = nn.Conv2d(c, c, 1)
+        self.c2 = nn.Conv2d(c, c, 1)
+
+    def forward(self, x):
+        return x + self.c2(F.silu(self.c1(F.silu(x))))
+
+
 class FrameTokenizer(nn.Module):
     """64x64x3 uint8 frames <-> (8, 8) int64 token grids."""
 
@@ -69,14 +79,22 @@ class FrameTokenizer(nn.Module):
         self.ch = ch
         c1, c2, c3 = ch, ch * 2, ch * 4
         d = len(LEVELS)
+        # Patch-local encoder: only non-overlapping stride-2 convs and 1x1 convs, so each token
+        # depends on its own 8x8 pixel patch alone. A static background therefore gives exactly the
+        # same tokens in every frame and only the patches the object touches change (a wide
+        # receptive field made ~28% of tokens flicker whenever the object moved elsewhere).
         self.enc = nn.Sequential(
-            nn.Conv2d(3, c1, 4, 2, 1),  # 32
-            ResBlock(c1),
-            nn.Conv2d(c1, c2, 4, 2, 1),  # 16
-            ResBlock(c2),
-            nn.Conv2d(c2, c3, 4, 2, 1),  # 8
-            ResBlock(c3),
-            ResBlock(c3),
+            nn.Conv2d(3, c1, 2, 2),  # 32
+            nn.SiLU(),
+            nn.Conv2d(c1, c1, 1),
+            nn.SiLU(),
+            nn.Conv2d(c1, c2, 2, 2),  # 16
+            nn.SiLU(),
+            nn.Conv2d(c2, c2, 1),
+            nn.SiLU(),
+            nn.Conv2d(c2, c3, 2, 2),  # 8
+            PointRes(c3),
+            PointRes(c3),
             nn.Conv2d(c3, d, 1),
         )
         self.dec = nn.Sequential(

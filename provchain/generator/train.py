@@ -39,7 +39,7 @@ def cosine_lr(step: int, total: int, peak: float, warmup: int) -> float:
     return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * p)))
 
 
-def train_tokenizer(steps: int, seed: int, batch: int = 16, lr: float = 2e-3, ch: int = 32):
+def train_tokenizer(steps: int, seed: int, batch: int = 16, lr: float = 1e-3, ch: int = 32):
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     tok = FrameTokenizer(ch)
@@ -50,11 +50,12 @@ def train_tokenizer(steps: int, seed: int, batch: int = 16, lr: float = 2e-3, ch
             g["lr"] = cosine_lr(step, steps, lr, 50)
         frames, masks = D.random_frames(rng, batch)
         x = to_tensor(frames)
-        w = 1.0 + 4.0 * torch.from_numpy(masks)[:, None]
+        w = 1.0 + 9.0 * torch.from_numpy(masks)[:, None]
         y = tok(x)
         loss = (((y - x) ** 2) * w).mean() + 0.5 * ((y - x).abs() * w).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(tok.parameters(), 1.0)
         opt.step()
         if step % 50 == 0 or step == steps - 1:
             log(f"tok step {step}/{steps} loss {loss.item():.4f} ({time.time() - t0:.0f}s)")
@@ -220,7 +221,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True, help="output folder (generator.safetensors, train_meta.json)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--tok-steps", type=int, default=1000)
+    ap.add_argument("--tok-steps", type=int, default=800)
     ap.add_argument("--clips", type=int, default=2000)
     ap.add_argument("--seg-frames", type=int, default=16)
     ap.add_argument("--steps", type=int, default=1000)
@@ -228,7 +229,7 @@ def main(argv=None) -> int:
     ap.add_argument("--window", type=int, default=8)
     ap.add_argument("--lr", type=float, default=1.5e-3)
     ap.add_argument("--w-change", type=float, default=5.0)
-    ap.add_argument("--w-object", type=float, default=3.0)
+    ap.add_argument("--w-object", type=float, default=4.0)
     ap.add_argument("--d-model", type=int, default=GenConfig.d_model)
     ap.add_argument("--layers", type=int, default=GenConfig.n_layer)
     ap.add_argument("--heads", type=int, default=GenConfig.n_head)
@@ -236,7 +237,7 @@ def main(argv=None) -> int:
     ap.add_argument("--stage", choices=["tokenizer", "all"], default="all")
     ap.add_argument("--dataset-cache", default=None, help="folder to cache the tokenised dataset in")
     ap.add_argument("--ckpt-every", type=int, default=0, help="also save checkpoint-STEP files")
-    ap.add_argument("--phase2-steps", type=int, default=800)
+    ap.add_argument("--phase2-steps", type=int, default=0)
     ap.add_argument("--phase2-w-object", type=float, default=5.0)
     ap.add_argument("--resume-phase2", default=None,
                     help="skip phase 1: load its weights file (phase2-steps 0 run) and run phase 2")
