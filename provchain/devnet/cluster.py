@@ -76,11 +76,14 @@ class Cluster:
             raise RuntimeError(f"node{i} did not start:\n{self.log(i)[-3000:]}")
 
     def start_all(self) -> None:
+        """Start every node; if one does not come up, stop the others before raising (no orphans)."""
         for i in range(self.n):
             self.start(i, wait=False)
         for i in range(self.n):
             if not wait_healthy(self.url(i), 60, self.procs[i]):
-                raise RuntimeError(f"node{i} did not start:\n{self.log(i)[-3000:]}")
+                log = self.log(i)[-3000:]
+                self.stop_all()
+                raise RuntimeError(f"node{i} did not start:\n{log}")
 
     def signal(self, i: int, sig: int) -> None:
         self.procs[i].send_signal(sig)
