@@ -237,7 +237,7 @@ def main(argv=None) -> int:
     ap.add_argument("--stage", choices=["tokenizer", "all"], default="all")
     ap.add_argument("--dataset-cache", default=None, help="folder to cache the tokenised dataset in")
     ap.add_argument("--ckpt-every", type=int, default=0, help="also save checkpoint-STEP files")
-    ap.add_argument("--phase2-steps", type=int, default=0)
+    ap.add_argument("--phase2-steps", type=int, default=800)
     ap.add_argument("--phase2-w-object", type=float, default=5.0)
     ap.add_argument("--resume-phase2", default=None,
                     help="skip phase 1: load its weights file (phase2-steps 0 run) and run phase 2")
