@@ -44,8 +44,9 @@ def test_tx_committed_with_a_proof_that_checks_against_the_commit(cluster):
     assert body["result"]["code"] == 0
     height = int(body["result"]["height"])
     tx_hash = body["result"]["hash"]
-    _, txr = cluster.rpc(2, f"/tx?hash={tx_hash}&prove=true")
+    cluster.wait_height(2, height)  # committed through node1; the others may be a few ms behind
     cluster.wait_height(3, height)
+    _, txr = cluster.rpc(2, f"/tx?hash={tx_hash}&prove=true")
     _, cm = cluster.rpc(3, f"/commit?height={height}")
     _, gen = cluster.rpc(0, "/genesis")
     import json

@@ -45,6 +45,7 @@ def test_decorated_pipeline_output_is_registered_and_verifies(net, tmp_path):
 
     path, reg = pipeline("a red square sliding right", seed=5)
     assert reg is not None and not reg.existing and reg.height >= 1
+    net.wait_height(1, reg.height)  # registered through node0; node1 may be a few ms behind
     client = NodeClient(net.url(1))
     genesis, trust = load_trust(client, str(net.homes[0] / "config/genesis.json"))
     res = verify_file(path, client, genesis, trust)

@@ -48,6 +48,8 @@ def net(tmp_path_factory):
     p = run("provchain", "register", "--node", c.url(0), "--key", str(key), "--json", a, b)
     assert p.returncode == 0, p.stderr
     regs = json.loads(p.stdout)
+    for i in range(4):  # registered through node0; the tests ask every node
+        c.wait_height(i, max(r["height"] for r in regs))
     yield c, clips, {"a": a, "b": b}, regs, key
     c.stop_all()
 
