@@ -305,30 +305,26 @@ def analyze_frames(frames: Iterable[np.ndarray], fps: float) -> Fingerprint:
     times: list[int] = []
     smalls: list[np.ndarray] = []
     prev = prev_small = None
-    k = 0
-    i = -1
-    for i, img in enumerate(frames):
-        t_ms = i * 1000.0 / fps
-        while prev is not None and k * SAMPLE_PERIOD_MS < t_ms - GRID_TOL_MS:
+
+    def sample_until(limit_ms: float) -> None:
+        """Grid points before `limit_ms` show `prev`: sample it (reduced once, however many points)."""
+        nonlocal prev_small
+        while len(times) * SAMPLE_PERIOD_MS < limit_ms - GRID_TOL_MS:
             if prev_small is None:
                 prev_small = _luma64_from_rgb(prev)
-            times.append(k * SAMPLE_PERIOD_MS)
+            times.append(len(times) * SAMPLE_PERIOD_MS)
             smalls.append(prev_small)
-            k += 1
             if len(times) > MAX_SAMPLES:
                 raise ValueError("too many frames")
+
+    i = -1
+    for i, img in enumerate(frames):
+        if prev is not None:
+            sample_until(i * 1000.0 / fps)
         prev, prev_small = img, None
     if prev is None:
         raise ValueError("no frames")
-    end_ms = (i + 1) * 1000.0 / fps  # the last frame is displayed until its end
-    while k * SAMPLE_PERIOD_MS < end_ms - GRID_TOL_MS:
-        if prev_small is None:
-            prev_small = _luma64_from_rgb(prev)
-        times.append(k * SAMPLE_PERIOD_MS)
-        smalls.append(prev_small)
-        k += 1
-    if len(times) > MAX_SAMPLES:
-        raise ValueError("too many frames")
+    sample_until((i + 1) * 1000.0 / fps)  # the last frame is displayed until its end
     core, var = hash_luma(np.stack(smalls))
     return Fingerprint(ALG, tuple(times), tuple(core), tuple(var))
 
