@@ -14,9 +14,7 @@ import logging
 import time
 from collections import defaultdict
 
-from ..chain import schema
 from ..chain.app import Application
-from ..chain.encoding import encode
 from ..chain.mempool import Mempool
 from ..chain.store import KV, BlockStore
 from ..chain.types import (Block, Commit, DuplicateVoteEvidence, Genesis, InvalidError, Proposal, Vote,

@@ -6,7 +6,6 @@ every process cleanly (SIGTERM, then SIGKILL after a grace period).
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess

@@ -7,7 +7,7 @@ proof and its block's commit prove the record.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..chain import crypto
 from ..chain.tx import SignedTx

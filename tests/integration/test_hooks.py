@@ -1,6 +1,5 @@
 """The registration hook for any generator, its durable outbox, on a real devnet."""
 
-import json
 import os
 import subprocess
 import sys

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from provchain.chain.crypto import PrivateKey, VerifyCache
 from provchain.chain.encoding import sha256
-from provchain.chain.types import (NIL, PRECOMMIT, PREVOTE, Block, Commit, ConsensusParams,
+from provchain.chain.types import (NIL, Block, Commit, ConsensusParams,
                                    DuplicateVoteEvidence, InvalidError, Proposal, Validator, ValidatorSet, Vote)
 from provchain.consensus.machine import (BlockBuilt, BuildBlock, CommitReceived, Decide, Evidence, Machine,
                                          ProposalReceived, RequestCatchUp, ScheduleTimeout, SignProposal,
