@@ -2,10 +2,10 @@
 
     .venv/bin/python bench/generator.py [--frames 16] [--nocache-frames 4] [--eval] [--json OUT]
 
-* tokens/s and frames/s of token sampling with the KV cache (a --frames clip) and with full
-  recomputation of the prefix for every token (--nocache-frames; quadratic, so a shorter clip, and the
-  cached figure over the same short clip for a like-for-like ratio); end-to-end generate() of a 4 s
-  clip (sampling + tokenizer decode + upscale) and MP4 writing;
+* tokens/s and frames/s of sampling with the KV cache (a --frames clip) and without it, re-encoding
+  the prompt and the two context frames for every refinement step (--nocache-frames, and the cached
+  figure over the same short clip for a like-for-like ratio); end-to-end generate() of a 4 s clip
+  (sampling + tokenizer decode + upscale) and MP4 writing;
 * training time, tokenizer PSNR and sizes from provchain/generator/weights/train_meta.json (written
   by `python -m provchain.generator.train`);
 * prompt adherence and motion over the 48 held-out prompts from weights/eval_heldout.json
@@ -90,8 +90,6 @@ def main() -> int:
             "tokenizer_eval", "tokenizer_params", "transformer_params", "weights_bytes", "cpu_threads")}
     eval_path = os.path.join(wdir, "eval_heldout.json")
     if args.eval:
-        import numpy as np  # noqa: F401
-
         from provchain.generator import data as D
 
         ev = S.evaluate(gen, D.heldout_prompts(), [0])

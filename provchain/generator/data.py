@@ -2,7 +2,7 @@
 
 A scene is one coloured object (circle / square / triangle) moving at constant speed along one axis,
 reflecting off the frame edges, over a static textured background (stripes, checker, smooth noise,
-gradient). Captions name the object colour, shape, motion and background, e.g.
+gradient; four layouts each). The object starts near the middle of the side it leaves from. Captions name the object colour, shape, motion and background, e.g.
 "a red circle bouncing left to right over a striped green background".
 
 Held-out split: some (colour, shape, direction) triples are never rendered for training; every
@@ -62,6 +62,11 @@ VOCAB: tuple[str, ...] = tuple(
 )
 MAX_PROMPT_WORDS = 16
 RADIUS = 9.0
+BG_VARIANTS = 4
+SPEEDS = (2.5, 3.0, 3.5, 4.0)  # pixels per frame
+ACROSS_OFFSETS = (-6.0, -3.0, 0.0, 3.0, 6.0)
+LATENT_VOCAB = ([f"<layout{i}>" for i in range(BG_VARIANTS)] + [f"<speed{i}>" for i in range(len(SPEEDS))]
+                + [f"<offset{i}>" for i in range(len(ACROSS_OFFSETS))])
 
 
 def is_heldout(colour: str, shape: str, direction: str) -> bool:
@@ -93,6 +98,7 @@ class Scene:
     radius: float = RADIUS
     rgb: tuple[int, int, int] = (0, 0, 0)
     bg_seed: int = 0
+    latent: tuple[int, int, int] = (0, 0, 0)
 
     @property
     def caption(self) -> str:
@@ -125,24 +131,39 @@ def sample_scene(rng: np.random.Generator, split: str = "train", caption_dropout
     )
 
 
+def sample_latent(rng: np.random.Generator) -> tuple[int, int, int]:
+    """The scene's free choices that the prompt does not name: (background layout, speed, start
+    offset across the motion) as indices into BG_VARIANTS, SPEEDS, ACROSS_OFFSETS."""
+    return (int(rng.integers(BG_VARIANTS)), int(rng.integers(len(SPEEDS))), int(rng.integers(len(ACROSS_OFFSETS))))
+
+
+def latent_words(latent: tuple[int, int, int]) -> list[str]:
+    """The latent as conditioning words. The generator draws it from the seed (like a GAN's noise
+    vector), so a prompt + seed determines the whole clip and decoding needs no guesswork about where
+    the object starts or how the background is laid out."""
+    variant, speed, offset = latent
+    return [f"<layout{variant}>", f"<speed{speed}>", f"<offset{offset}>"]
+
+
+def latent_for_seed(seed: int) -> tuple[int, int, int]:
+    return sample_latent(np.random.default_rng([int(seed), 0x6C61]))
+
+
 def _with_geometry(rng: np.random.Generator, scene: Scene) -> Scene:
-    r = RADIUS
-    lo, hi = r + 1.0, SIZE - 1 - r - 1.0
+    variant, speed, offset = sample_latent(rng)
+    lo = RADIUS + 1.0
     dx, dy = DIRECTION_VEC[scene.direction]
-    start_lo, start_hi = lo, lo + 8.0
-    along = float(rng.uniform(start_lo, start_hi))
-    across = float(rng.uniform(lo + 1.0, hi - 1.0))
+    # the object starts near the middle of the side it leaves from
+    along = lo + 2.0
+    across = SIZE / 2 + ACROSS_OFFSETS[offset]
     if dx != 0:
         x0 = along if dx > 0 else SIZE - 1 - along
         y0 = across
     else:
         y0 = along if dy > 0 else SIZE - 1 - along
         x0 = across
-    base = np.array(COLOURS[scene.colour], dtype=np.int64)
-    jitter = rng.integers(-12, 13, size=3)
-    rgb = tuple(int(v) for v in np.clip(base + jitter, 0, 255))
-    return replace(scene, x0=x0, y0=y0, speed=float(rng.uniform(2.5, 4.0)), rgb=rgb,
-                   bg_seed=int(rng.integers(2**31)))
+    return replace(scene, x0=x0, y0=y0, speed=SPEEDS[speed], rgb=COLOURS[scene.colour], bg_seed=variant,
+                   latent=(variant, speed, offset))
 
 
 def scene_from_words(colour, shape, direction, verb, texture, bg_colour, rng) -> Scene:
@@ -166,22 +187,20 @@ def trajectory(scene: Scene, n_frames: int, start: int = 0) -> np.ndarray:
 
 
 def render_background(scene: Scene) -> np.ndarray:
-    """float32 (64, 64, 3) in [0, 255]."""
-    rng = np.random.default_rng(scene.bg_seed)
+    """float32 (64, 64, 3) in [0, 255]. Each texture comes in BG_VARIANTS fixed layouts (picked by
+    bg_seed): few enough that a small model learns to draw each one coherently in the first frame."""
+    variant = scene.bg_seed % BG_VARIANTS
     base = np.array(BG_COLOURS[scene.bg_colour], dtype=np.float32)
     dark, light = base * 0.35, base * 0.85
     yy, xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
-    if scene.texture == "striped":
-        period = int(rng.choice([8, 16]))
-        phase = 2 * int(rng.integers(period // 2))
-        coord = xx if rng.random() < 0.5 else yy
-        t = (((coord + phase) % period) < period / 2).astype(np.float32)
-    elif scene.texture == "checkered":
-        cell = int(rng.choice([8, 16]))
-        ox, oy = 4 * rng.integers(cell // 4, size=2)
-        t = ((((xx + ox) // cell) + ((yy + oy) // cell)) % 2).astype(np.float32)
+    if scene.texture == "striped":  # vertical or horizontal, two phases
+        coord = xx if variant % 2 == 0 else yy
+        t = (((coord + 8 * (variant // 2)) % 16) < 8).astype(np.float32)
+    elif scene.texture == "checkered":  # 16-px cells, four offsets
+        ox, oy = 8 * (variant % 2), 8 * (variant // 2)
+        t = ((((xx + ox) // 16) + ((yy + oy) // 16)) % 2).astype(np.float32)
     elif scene.texture == "noisy":
-        g = rng.random((4, 4)).astype(np.float32)
+        g = np.random.default_rng(1000 + variant).random((4, 4)).astype(np.float32)
         # smoothstep upsample of a 4x4 grid to 64x64 (smooth value noise)
         u = xx / (SIZE - 1) * 3
         v = yy / (SIZE - 1) * 3
@@ -192,8 +211,8 @@ def render_background(scene: Scene) -> np.ndarray:
         t = (g[j0, i0] * (1 - fu) * (1 - fv) + g[j0, i0 + 1] * fu * (1 - fv)
              + g[j0 + 1, i0] * (1 - fu) * fv + g[j0 + 1, i0 + 1] * fu * fv)
         t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
-    elif scene.texture == "gradient":
-        ang = rng.uniform(0, 2 * np.pi)
+    elif scene.texture == "gradient":  # along one of the four diagonals
+        ang = np.pi / 4 + variant * np.pi / 2
         p = np.cos(ang) * xx + np.sin(ang) * yy
         t = (p - p.min()) / max(float(p.max() - p.min()), 1e-6)
     else:

@@ -114,7 +114,7 @@ class Hook:
     def register(self, path: str, **facts) -> Registration | None:
         """Enqueue and deliver. Returns this clip's registration, or None if the node is unreachable (it
         stays in the outbox and goes out with the next delivery)."""
-        record = self.enqueue(path, **facts)
+        self.enqueue(path, **facts)
         done, errors = self.outbox.deliver(self.client, self.key)
         for e in errors:
             log.warning(e)

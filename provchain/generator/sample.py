@@ -12,28 +12,56 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import struct
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import torch
 
 from . import data as D
-from .model import BOS, GenConfig, VideoTransformer, pad_prompt, sequence_layout, tokenize_prompt
-from .tokenizer import FrameTokenizer, GRID, TOKENS_PER_FRAME
+from .model import MASK, GenConfig, VideoTransformer, conditioning, pad_prompt
+from .tokenizer import FrameTokenizer, GRID
 
-MODEL_NAME = "provchain-tinyvid-1"
+MODEL_NAME = "provchain-tinyvid-2"
 WEIGHTS_DIR = os.path.join(os.path.dirname(__file__), "weights")
 WEIGHTS_FILE = os.path.join(WEIGHTS_DIR, "generator.safetensors")
 UPSCALE = 4  # 64 -> 256
-DEFAULT_TEMPERATURE = 0.8
-DEFAULT_FIRST_FRAME_TEMPERATURE = 1.0
-DEFAULT_TOP_K = 16
 MAX_SECONDS = D.MAX_FRAMES / D.FPS
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """How frames are decoded (recorded in every registration as sorted int/str settings).
+
+    steps: refinement steps for frame 0, frame 1 and every later frame. Frame 0 is where the
+    object's place and the background are genuinely open (first_frame_temperature, and choice_noise:
+    MaskGIT's annealed Gumbel noise on the confidences, so some object slots are decided early instead
+    of the background filling in everywhere first and leaving the object no room); later frames are
+    nearly determined by the two before and need few steps.
+    """
+    temperature: float = 1.0
+    first_frame_temperature: float = 0.0
+    top_k: int = 16
+    steps: tuple[int, int, int] = (4, 8, 8)
+    choice_noise: float = 0.0
+
+    def settings(self) -> dict:
+        return {"sampler": "frame-causal-maskgit-kv-cache",
+                "decode_steps": "-".join(str(n) for n in self.steps),
+                "temperature_milli": int(round(self.temperature * 1000)),
+                "first_frame_temperature_milli": int(round(self.first_frame_temperature * 1000)),
+                "top_k": int(self.top_k),
+                "choice_noise_milli": int(round(self.choice_noise * 1000))}
+
+
+DEFAULT_SAMPLING = Sampling()
+
+
 def save_weights(path: str, tok: FrameTokenizer, model: VideoTransformer, meta: dict) -> None:
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     def half(v: torch.Tensor) -> torch.Tensor:  # ship fp16 (half the bytes); loaded back as fp32
         v = v.detach()
@@ -43,10 +71,17 @@ def save_weights(path: str, tok: FrameTokenizer, model: VideoTransformer, meta: 
     tensors.update({f"transformer.{k}": half(v) for k, v in model.state_dict().items()})
     header = {"model_name": MODEL_NAME, "config": json.dumps(model.cfg.to_dict()),
               "tokenizer_ch": str(tok.ch), "meta": json.dumps(meta, sort_keys=True)}
-    save_file(tensors, path, metadata=header)
+    blob = save(tensors, metadata=header)
+    # safetensors writes its JSON header in hash-map order, which changes from process to process;
+    # sort it (same bytes, same length) so the same weights always give the same file and SHA-256
+    n = struct.unpack("<Q", blob[:8])[0]
+    canon = json.dumps(json.loads(blob[8:8 + n]), sort_keys=True, separators=(",", ":")).encode()
+    with open(path, "wb") as f:
+        f.write(blob[:8] + canon.ljust(n, b" ") + blob[8 + n:])
 
 
 def _sample_from_logits(logits: torch.Tensor, temperature: float, top_k: int, gen: torch.Generator):
+    """logits (M, V) -> sampled ids (M,)."""
     if temperature <= 0:
         return logits.argmax(-1)
     logits = logits / temperature
@@ -57,56 +92,78 @@ def _sample_from_logits(logits: torch.Tensor, temperature: float, top_k: int, ge
     return torch.multinomial(probs, 1, generator=gen)[:, 0]
 
 
+def still_masked(n_tokens: int, steps: int) -> list[int]:
+    """MaskGIT's cosine schedule: how many tokens are still undecided after each step (last: 0)."""
+    return [int(n_tokens * math.cos(math.pi / 2 * (s + 1) / steps)) for s in range(steps - 1)] + [0]
+
+
 @torch.no_grad()
 def sample_tokens(model: VideoTransformer, prompt_ids, n_frames: int, seed: int,
-                  temperature: float = DEFAULT_TEMPERATURE, top_k: int = DEFAULT_TOP_K,
-                  use_cache: bool = True, progress: Callable[[int, int], None] | None = None,
-                  return_logits: bool = False, first_frame_temperature: float | None = None):
-    """Autoregressively sample n_frames token grids -> int64 (n_frames, 8, 8).
+                  sampling: Sampling = DEFAULT_SAMPLING, use_cache: bool = True,
+                  progress: Callable[[int, int], None] | None = None, return_logits: bool = False):
+    """Sample n_frames token grids frame by frame -> int64 (n_frames, 16, 16).
 
-    prompt_ids: one prompt's word ids, or a list of them (a batch; then the result is
-    (B, n_frames, 8, 8); batching is for evaluation throughput, a batched row is not bitwise equal
-    to the same prompt sampled alone). first_frame_temperature (default: temperature) applies to
-    frame 0, where the object's position is genuinely uncertain; temperature to the frames after it,
-    which are nearly determined by the two before. use_cache=False recomputes the full forward pass over the
-    whole prefix for every token (the reference the KV cache must match; quadratic, tests/bench only).
+    Frame t: every slot starts as MASK; at each of its refinement steps every undecided slot is
+    sampled (temperature, top-k) and the most confident samples are kept, the rest stay MASK,
+    following a cosine schedule (`Sampling` says how many steps and how hot).
+
+    prompt_ids: one prompt's word ids, or a list of them (a batch; the result is (B, n_frames, 16,
+    16); batching is for evaluation throughput, a batched row is not bitwise equal to the same prompt
+    sampled alone). use_cache=False re-encodes the prompt and the context frames from the decided
+    tokens for every step (the reference the cache must match; tests only).
     """
     if not 1 <= n_frames <= model.cfg.max_frames:
         raise ValueError(f"n_frames must be in 1..{model.cfg.max_frames}")
     single = not prompt_ids or isinstance(prompt_ids[0], int)
     batch_ids = [prompt_ids] if single else list(prompt_ids)
-    B = len(batch_ids)
-    tpf = TOKENS_PER_FRAME
+    B, N, C = len(batch_ids), model.cfg.tokens_per_frame, model.cfg.context_frames
     gen = torch.Generator().manual_seed(int(seed))
     prompt = torch.tensor([pad_prompt(list(ids), model.cfg.max_prompt) for ids in batch_ids])
-    n = n_frames * tpf
-    out = torch.empty(B, n, dtype=torch.int64)
+    prompt_mem = model.encode_prompt(prompt)
+    absent = model.encode_frame(torch.zeros(B, N, dtype=torch.int64), torch.zeros(B, dtype=torch.int64))
+    frames: list[torch.Tensor] = []
+    cached: dict[int, list] = {}
     all_logits = [] if return_logits else None
-    target_pos, content_frame = sequence_layout(n_frames, tpf)
-    if use_cache:
-        cache = model.start(prompt)
-    prev = torch.full((B,), BOS, dtype=torch.int64)
-    inputs = torch.empty(B, n, dtype=torch.int64)
-    for j in range(n):
-        inputs[:, j] = prev
+    rows = torch.arange(B)[:, None]
+    for t in range(n_frames):
+        time = torch.full((B,), t, dtype=torch.int64)
+        contexts = []
+        for f in range(t - C, t):
+            if f < 0:
+                contexts.append((absent, torch.zeros(B, dtype=torch.bool)))
+            else:
+                kv = cached[f] if use_cache else model.encode_frame(frames[f], torch.full((B,), f))
+                contexts.append((kv, torch.ones(B, dtype=torch.bool)))
+        temp = sampling.first_frame_temperature if t == 0 else sampling.temperature
+        ids = torch.full((B, N), MASK, dtype=torch.int64)
+        decided = torch.zeros(B, N, dtype=torch.bool)
+        n_steps = sampling.steps[min(t, len(sampling.steps) - 1)]
+        for s, left in enumerate(still_masked(N, n_steps)):
+            mem = prompt_mem if use_cache else model.encode_prompt(prompt)
+            logits = model.predict(mem, contexts, ids, time)
+            if return_logits:
+                all_logits.append(logits.clone())
+            pick = _sample_from_logits(logits.reshape(B * N, -1), temp, sampling.top_k, gen).view(B, N)
+            conf = torch.log_softmax(logits, -1).gather(-1, pick[..., None])[..., 0]
+            if t == 0 and sampling.choice_noise > 0:
+                u = torch.rand(B, N, generator=gen).clamp_(1e-20, 1.0)
+                conf = conf + sampling.choice_noise * (1 - (s + 1) / n_steps) * -torch.log(-torch.log(u))
+            conf = conf.masked_fill(decided, float("inf"))
+            keep = torch.topk(conf, N - left, dim=1).indices
+            now = torch.zeros(B, N, dtype=torch.bool)
+            now[rows, keep] = True
+            ids = torch.where(now & ~decided, pick, ids)
+            decided = now
+        frames.append(ids)
         if use_cache:
-            logits = model.step(cache, prev, int(content_frame[j]))
-        else:
-            logits = model(prompt, inputs[:, : j + 1], target_pos[: j + 1], content_frame[: j + 1])[:, -1]
-        if return_logits:
-            all_logits.append(logits.clone())
-        t = first_frame_temperature if (first_frame_temperature is not None and j < tpf) else temperature
-        tok = _sample_from_logits(logits, t, top_k, gen)
-        out[:, j] = tok
-        prev = tok
-        if progress is not None and (j + 1) % tpf == 0:
-            progress((j + 1) // tpf, n_frames)
-    grids = out.view(B, n_frames, GRID, GRID).numpy()
-    lg = torch.stack(all_logits, 1) if return_logits else None
+            cached[t] = model.encode_frame(ids, time)
+            cached.pop(t - C, None)  # no later frame looks that far back
+        if progress is not None:
+            progress(t + 1, n_frames)
+    grids = torch.stack(frames, 1).view(B, n_frames, GRID, GRID).numpy()
     if single:
         grids = grids[0]
-        lg = lg[0] if lg is not None else None
-    return (grids, lg) if return_logits else grids
+    return (grids, all_logits) if return_logits else grids
 
 
 def upscale(frames: np.ndarray, factor: int = UPSCALE) -> np.ndarray:
@@ -115,7 +172,7 @@ def upscale(frames: np.ndarray, factor: int = UPSCALE) -> np.ndarray:
 
 
 class Generator:
-    """The built-in text-to-video model: tokenizer + transformer + sampling settings."""
+    """The built-in text-to-video model: tokenizer + transformer."""
 
     def __init__(self, tokenizer: FrameTokenizer, model: VideoTransformer, weights_sha256: bytes,
                  model_name: str = MODEL_NAME, meta: dict | None = None):
@@ -125,22 +182,12 @@ class Generator:
         self.model_name = model_name
         self.meta = meta or {}
         self.fps = D.FPS
-        self._last_settings = self._settings(DEFAULT_TEMPERATURE, DEFAULT_TOP_K, 4.0,
-                                             DEFAULT_FIRST_FRAME_TEMPERATURE)
+        self._last_settings = self._settings(DEFAULT_SAMPLING, 4.0, UPSCALE)
 
-    def _settings(self, temperature: float, top_k: int, seconds: float, first_frame_temperature: float) -> dict:
-        n_frames = self.frames_for(seconds)
-        return {
-            "sampler": "autoregressive-kv-cache",
-            "temperature_milli": int(round(temperature * 1000)),
-            "first_frame_temperature_milli": int(round(first_frame_temperature * 1000)),
-            "top_k": int(top_k),
-            "frames": n_frames,
-            "fps": self.fps,
-            "width": 64 * UPSCALE,
-            "height": 64 * UPSCALE,
-            "upscale": "nearest-x4",
-        }
+    def _settings(self, sampling: Sampling, seconds: float, upscale_factor: int) -> dict:
+        side = D.SIZE * upscale_factor
+        return {**sampling.settings(), "frames": self.frames_for(seconds), "fps": self.fps,
+                "width": side, "height": side, "upscale": f"nearest-x{upscale_factor}"}
 
     @property
     def sampling_settings(self) -> dict:
@@ -154,23 +201,18 @@ class Generator:
 
     def generate(self, prompt: str, seed: int, seconds: float = 4.0,
                  progress: Callable[[int, int], None] | None = None,
-                 temperature: float = DEFAULT_TEMPERATURE, top_k: int = DEFAULT_TOP_K,
-                 upscale_factor: int = UPSCALE,
-                 first_frame_temperature: float = DEFAULT_FIRST_FRAME_TEMPERATURE) -> np.ndarray:
+                 sampling: Sampling = DEFAULT_SAMPLING, upscale_factor: int = UPSCALE) -> np.ndarray:
         """uint8 (T, 256, 256, 3) frames at self.fps. Unknown prompt words are warned about."""
         n_frames = self.frames_for(seconds)
-        ids = tokenize_prompt(prompt, self.model.cfg.max_prompt)
+        ids = conditioning(prompt, seed)
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # bitwise reproducibility does not depend on the core count
         try:
-            grids = sample_tokens(self.model, ids, n_frames, seed, temperature, top_k, progress=progress,
-                                  first_frame_temperature=first_frame_temperature)
+            grids = sample_tokens(self.model, ids, n_frames, seed, sampling, progress=progress)
             frames = self.tokenizer.decode(grids)
         finally:
             torch.set_num_threads(threads)
-        self._last_settings = self._settings(temperature, top_k, seconds, first_frame_temperature)
-        self._last_settings["upscale"] = f"nearest-x{upscale_factor}"
-        self._last_settings["width"] = self._last_settings["height"] = 64 * upscale_factor
+        self._last_settings = self._settings(sampling, seconds, upscale_factor)
         return upscale(frames, upscale_factor) if upscale_factor > 1 else frames
 
 

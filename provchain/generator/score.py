@@ -165,24 +165,21 @@ def summarise(scores: list[ClipScore]) -> dict:
 
 
 def evaluate(gen, prompts: list[str], seeds: list[int], seconds: float = 4.0, log=None,
-             batch: int = 16) -> dict:
+             batch: int = 16, sampling=None) -> dict:
     """Score gen on prompts x seeds. Clips are sampled `batch` prompts at a time through the same
-    KV-cache sampler as Generator.generate (same settings), which is much faster on a CPU; batch=1
+    sampler as Generator.generate (same settings), which is much faster on a CPU; batch=1
     reproduces generate() exactly."""
-    from .model import tokenize_prompt
-    from .sample import DEFAULT_FIRST_FRAME_TEMPERATURE, DEFAULT_TEMPERATURE, DEFAULT_TOP_K, sample_tokens
+    from .model import conditioning
+    from .sample import DEFAULT_SAMPLING, sample_tokens
 
-    temperature = getattr(gen, "eval_temperature", DEFAULT_TEMPERATURE)
-    first_t = getattr(gen, "eval_first_temperature", DEFAULT_FIRST_FRAME_TEMPERATURE)
-    top_k = getattr(gen, "eval_top_k", DEFAULT_TOP_K)
+    sampling = sampling or DEFAULT_SAMPLING
     n_frames = gen.frames_for(seconds)
     scores, t0 = [], time.time()
     for seed in seeds:
         for i in range(0, len(prompts), batch):
             chunk = prompts[i:i + batch]
-            ids = [tokenize_prompt(p) for p in chunk]
-            grids = sample_tokens(gen.model, ids, n_frames, seed * 100003 + i, temperature, top_k,
-                                  first_frame_temperature=first_t)
+            ids = [conditioning(p, seed * 100003 + i + k) for k, p in enumerate(chunk)]
+            grids = sample_tokens(gen.model, ids, n_frames, seed * 100003 + i, sampling)
             for p, g in zip(chunk, grids):
                 frames = gen.tokenizer.decode(g)
                 scores.append(score_clip(frames, p))
@@ -194,9 +191,7 @@ def evaluate(gen, prompts: list[str], seeds: list[int], seconds: float = 4.0, lo
     out["clip_seconds"] = seconds
     out["seeds"] = seeds
     out["batch"] = batch
-    out["temperature_milli"] = int(round(temperature * 1000))
-    out["first_frame_temperature_milli"] = int(round(first_t * 1000))
-    out["top_k"] = top_k
+    out["sampling"] = sampling.settings()
     out["per_clip"] = [asdict(s) for s in scores]
     return out
 
@@ -226,27 +221,29 @@ def main(argv=None) -> int:
     ap.add_argument("--temperature", type=float, default=None)
     ap.add_argument("--top-k", type=int, default=None)
     ap.add_argument("--first-temperature", type=float, default=None)
+    ap.add_argument("--steps", default=None, help="refinement steps: frame 0,frame 1,later (e.g. 12,8,4)")
+    ap.add_argument("--choice-noise", type=float, default=None)
     ap.add_argument("--split", choices=["heldout", "train"], default="heldout")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
+    from dataclasses import replace
+
     import torch
 
-    from .sample import load_model
+    from .sample import DEFAULT_SAMPLING, load_model
 
     torch.set_num_threads(1)
     gen = load_model(args.weights)
-    if args.temperature is not None:
-        gen.eval_temperature = args.temperature
-    if args.top_k is not None:
-        gen.eval_top_k = args.top_k
-    if args.first_temperature is not None:
-        gen.eval_first_temperature = args.first_temperature
+    given = {"temperature": args.temperature, "top_k": args.top_k,
+             "first_frame_temperature": args.first_temperature, "choice_noise": args.choice_noise,
+             "steps": tuple(int(n) for n in args.steps.split(",")) if args.steps else None}
+    sampling = replace(DEFAULT_SAMPLING, **{k: v for k, v in given.items() if v is not None})
     prompts = D.heldout_prompts() if args.split == "heldout" else train_prompts()
     if args.limit:
         prompts = prompts[: args.limit]
     res = evaluate(gen, prompts, list(range(args.seeds)), args.seconds,
-                   log=lambda m: print(m, file=sys.stderr, flush=True), batch=args.batch)
+                   log=lambda m: print(m, file=sys.stderr, flush=True), batch=args.batch, sampling=sampling)
     res["split"] = args.split
     res["weights_sha256"] = gen.weights_sha256.hex()
     res["ceiling"] = tokenizer_ceiling(gen, prompts, args.seconds)

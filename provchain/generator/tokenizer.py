@@ -1,5 +1,5 @@
 """Frame tokenizer: a small convolutional autoencoder with a finite-scalar-quantised bottleneck (FSQ,
-Mentzer et al. 2023) turning each 64x64 RGB frame into an 8x8 grid of discrete tokens
+Mentzer et al. 2023) turning each 64x64 RGB frame into a 16x16 grid of discrete tokens
 (codebook of 8*5*5*5 = 1000 codes).
 
 FSQ instead of a learned VQ codebook: no codebook collapse, no commitment loss or EMA updates,
@@ -14,8 +14,7 @@ import torch.nn.functional as F
 
 LEVELS = (8, 5, 5, 5)
 CODEBOOK_SIZE = int(np.prod(LEVELS))
-GRID = 8  # tokens per side
-TOKENS_PER_FRAME = GRID * GRID
+GRID = 16  # tokens per side (4x4 pixel patches)
 
 
 class FSQ(nn.Module):
@@ -72,15 +71,15 @@ class PointRes(nn.Module):
 
 
 class FrameTokenizer(nn.Module):
-    """64x64x3 uint8 frames <-> (8, 8) int64 token grids."""
+    """64x64x3 uint8 frames <-> (16, 16) int64 token grids (one token per 4x4 pixel patch)."""
 
     def __init__(self, ch: int = 32):
         super().__init__()
         self.ch = ch
-        c1, c2, c3 = ch, ch * 2, ch * 4
+        c1, c2 = ch, ch * 2
         d = len(LEVELS)
         # Patch-local encoder: only non-overlapping stride-2 convs and 1x1 convs, so each token
-        # depends on its own 8x8 pixel patch alone. A static background therefore gives exactly the
+        # depends on its own 4x4 pixel patch alone. A static background therefore gives exactly the
         # same tokens in every frame and only the patches the object touches change (a wide
         # receptive field made ~28% of tokens flicker whenever the object moved elsewhere).
         self.enc = nn.Sequential(
@@ -88,20 +87,15 @@ class FrameTokenizer(nn.Module):
             nn.SiLU(),
             nn.Conv2d(c1, c1, 1),
             nn.SiLU(),
-            nn.Conv2d(c1, c2, 2, 2),  # 16
-            nn.SiLU(),
-            nn.Conv2d(c2, c2, 1),
-            nn.SiLU(),
-            nn.Conv2d(c2, c3, 2, 2),  # 8
-            PointRes(c3),
-            PointRes(c3),
-            nn.Conv2d(c3, d, 1),
+            nn.Conv2d(c1, 4 * c1, 2, 2),  # 16
+            PointRes(4 * c1),
+            PointRes(4 * c1),
+            nn.Conv2d(4 * c1, d, 1),
         )
+        # The decoder sees neighbouring tokens (3x3 convs), so edges are drawn from their context.
         self.dec = nn.Sequential(
-            nn.Conv2d(d, c3, 3, padding=1),
-            ResBlock(c3),
-            ResBlock(c3),
-            nn.ConvTranspose2d(c3, c2, 4, 2, 1),  # 16
+            nn.Conv2d(d, c2, 3, padding=1),
+            ResBlock(c2),
             ResBlock(c2),
             nn.ConvTranspose2d(c2, c1, 4, 2, 1),  # 32
             ResBlock(c1),
@@ -113,7 +107,7 @@ class FrameTokenizer(nn.Module):
 
     # float tensors in [-1, 1], (B, 3, 64, 64)
     def quantise(self, x: torch.Tensor) -> torch.Tensor:
-        z = self.enc(x).permute(0, 2, 3, 1)  # B, 8, 8, d
+        z = self.enc(x).permute(0, 2, 3, 1)  # B, 16, 16, d
         return self.fsq(z)
 
     def decode_codes(self, q: torch.Tensor) -> torch.Tensor:
@@ -124,7 +118,7 @@ class FrameTokenizer(nn.Module):
 
     @torch.no_grad()
     def encode(self, frames_uint8: np.ndarray, batch: int = 256) -> np.ndarray:
-        """(N, 64, 64, 3) uint8 -> (N, 8, 8) int64 token ids."""
+        """(N, 64, 64, 3) uint8 -> (N, 16, 16) int64 token ids."""
         out = []
         for i in range(0, len(frames_uint8), batch):
             x = to_tensor(frames_uint8[i:i + batch])
@@ -133,7 +127,7 @@ class FrameTokenizer(nn.Module):
 
     @torch.no_grad()
     def decode(self, tokens: np.ndarray | torch.Tensor, batch: int = 256) -> np.ndarray:
-        """(N, 8, 8) token ids -> (N, 64, 64, 3) uint8."""
+        """(N, 16, 16) token ids -> (N, 64, 64, 3) uint8."""
         t = torch.as_tensor(np.asarray(tokens), dtype=torch.int64)
         out = []
         for i in range(0, len(t), batch):

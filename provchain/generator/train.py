@@ -5,8 +5,9 @@
 Stages (all seeded, fixed step counts, single thread => deterministic on a given machine):
   1. tokenizer: FSQ autoencoder on random rendered frames;
   2. dataset: render training clips (held-out triples excluded) and tokenise them once;
-  3. transformer: next-token prediction with the loss weighted toward tokens that change from the
-     previous frame (the copy-the-last-frame pitfall).
+  3. transformer: masked prediction of frame t from the prompt and frames t-2, t-1, the loss
+     weighted toward tokens that change from the previous frame (the copy-the-last-frame pitfall)
+     and toward the object.
 Writes <out>/generator.safetensors (tokenizer + transformer + config in the header metadata) and
 <out>/train_meta.json (timings, losses, PSNR) which bench/generator.py reads.
 """
@@ -25,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from . import data as D
-from .tokenizer import FrameTokenizer, TOKENS_PER_FRAME, psnr, to_tensor, to_uint8
+from .tokenizer import GRID, FrameTokenizer, psnr, to_tensor
 
 
 def log(msg: str) -> None:
@@ -77,98 +78,71 @@ def eval_tokenizer(tok: FrameTokenizer, n: int = 512, seed: int = 12345) -> dict
     }
 
 
-def build_dataset(tok: FrameTokenizer, n_clips: int, seg_frames: int, seed: int) -> dict:
-    """Render + tokenise training clips once. Returns numpy arrays:
-    tokens (n, seg, 64) int16, obj (n, seg, 64) bool (object covers the patch), prompts (n, P) int64,
-    starts (n,) int64."""
-    from .model import pad_prompt, tokenize_prompt
+def build_dataset(tok: FrameTokenizer, n_clips: int, seed: int) -> dict:
+    """Render + tokenise whole training clips (MAX_FRAMES frames) once. Returns numpy arrays:
+    tokens (n, T, N) int16, obj (n, T, N) bool (the object touches the patch), prompts (n, P)."""
+    from .model import latent_ids, pad_prompt, tokenize_prompt
 
-    n_tok = np.empty((n_clips, seg_frames, TOKENS_PER_FRAME), np.int16)
-    n_obj = np.empty((n_clips, seg_frames, TOKENS_PER_FRAME), bool)
-    prompts = np.empty((n_clips, D.MAX_PROMPT_WORDS), np.int64)
-    starts = np.empty(n_clips, np.int64)
-    t0 = time.time()
-    chunk_frames, chunk_idx = [], []
+    T, g = D.MAX_FRAMES, GRID
+    p = D.SIZE // g
+    n_tok = np.empty((n_clips, T, g * g), np.int16)
+    n_obj = np.empty((n_clips, T, g * g), bool)
+    prompts = np.empty((n_clips, len(pad_prompt([]))), np.int64)
     rng = np.random.default_rng(seed)
-
-    def flush():
-        if not chunk_frames:
-            return
-        frames = np.concatenate(chunk_frames)
-        toks = tok.encode(frames).reshape(len(chunk_idx), seg_frames, TOKENS_PER_FRAME)
-        for k, i in enumerate(chunk_idx):
-            n_tok[i] = toks[k]
-        chunk_frames.clear()
-        chunk_idx.clear()
-
+    t0 = time.time()
     for i in range(n_clips):
         scene = D.sample_scene(rng, "train", caption_dropout=0.1)
-        start = 0 if rng.random() < 0.4 else int(rng.integers(0, D.MAX_FRAMES - seg_frames + 1))
-        frames, masks = D.render(scene, seg_frames, start, with_masks=True)
-        patches = masks.reshape(seg_frames, 8, 8, 8, 8).max(axis=(2, 4)).reshape(seg_frames, -1)
-        n_obj[i] = patches > 0.05
-        prompts[i] = pad_prompt(tokenize_prompt(scene.caption))
-        starts[i] = start
-        chunk_frames.append(frames)
-        chunk_idx.append(i)
-        if len(chunk_idx) * seg_frames >= 512:
-            flush()
-        if i % 500 == 0:
+        frames, masks = D.render(scene, T, 0, with_masks=True)
+        n_obj[i] = masks.reshape(T, g, p, g, p).max(axis=(2, 4)).reshape(T, -1) > 0.05
+        n_tok[i] = tok.encode(frames).reshape(T, -1)
+        prompts[i] = pad_prompt(tokenize_prompt(scene.caption) + latent_ids(scene.latent))
+        if i % 250 == 0:
             log(f"dataset {i}/{n_clips} ({time.time() - t0:.0f}s)")
-    flush()
-    return {"tokens": n_tok, "obj": n_obj, "prompts": prompts, "starts": starts}
+    return {"tokens": n_tok, "obj": n_obj, "prompts": prompts}
 
 
-def make_batch(ds: dict, rng: np.random.Generator, batch: int, window: int, w_change: float,
-               w_object: float, p_first: float = 0.5):
-    """Sample training windows. Returns tensors (prompt, inp, target, target_pos, content_frame, w)."""
-    from .model import BOS, sequence_layout
+def make_batch(ds: dict, rng: np.random.Generator, batch: int, context: int, w_change: float,
+               w_object: float):
+    """Random (clip, frame t) targets with a MaskGIT mask: a cosine-distributed share of frame t's
+    slots is hidden and only those carry loss, weighted toward the slots that differ from frame t-1
+    and the slots the object touches (copying the last frame is the easy, wrong answer).
+    Frame 0 and frame 1 (with no or one context frame) are oversampled: they decide the clip."""
+    from .model import MASK
 
-    n, seg, tpf = ds["tokens"].shape
+    n, T, N = ds["tokens"].shape
     idx = rng.integers(0, n, size=batch)
-    P = ds["prompts"].shape[1]
-    prompt = torch.from_numpy(ds["prompts"][idx])
-    N = window * tpf
-    inp = torch.empty(batch, N, dtype=torch.int64)
-    tgt = torch.empty(batch, N, dtype=torch.int64)
-    tpos = torch.empty(batch, N, dtype=torch.int64)
-    cfr = torch.empty(batch, N, dtype=torch.int64)
-    w = torch.empty(batch, N, dtype=torch.float32)
-    for b, i in enumerate(idx):
-        if ds["starts"][i] == 0 and rng.random() < p_first:
-            o = 0
-        else:
-            o = int(rng.integers(0, seg - window + 1))
-        s = int(ds["starts"][i]) + o
-        toks = torch.from_numpy(ds["tokens"][i, o:o + window].astype(np.int64)).reshape(-1)
-        obj = torch.from_numpy(ds["obj"][i, o:o + window]).reshape(-1)
-        if o > 0:
-            prev = torch.from_numpy(ds["tokens"][i, o - 1:o + window - 1].astype(np.int64)).reshape(-1)
-            changed = toks != prev
-        else:
-            prev = torch.from_numpy(ds["tokens"][i, o:o + window - 1].astype(np.int64)).reshape(-1)
-            changed = torch.cat([torch.zeros(tpf, dtype=torch.bool), toks[tpf:] != prev])
-        inp[b, 0] = BOS
-        inp[b, 1:] = toks[:-1]
-        tgt[b] = toks
-        tp, cf = sequence_layout(window, tpf, start=s)
-        tpos[b], cfr[b] = tp, cf
-        wb = 1.0 + (w_change - 1.0) * changed.float() + (w_object - 1.0) * obj.float()
-        if s > 0:  # targets without their full two-frame context in this window carry no loss
-            wb[: 2 * tpf] = 0.0
-        w[b] = wb
-    return prompt, inp, tgt, tpos, cfr, w
+    u = rng.random(batch)
+    t = np.where(u < 0.25, 0, np.where(u < 0.4, 1, rng.integers(2, T, size=batch)))
+    target = torch.from_numpy(ds["tokens"][idx, t].astype(np.int64))
+    ctx = np.stack([ds["tokens"][idx, np.maximum(t - c, 0)] for c in range(context, 0, -1)], 1).astype(np.int64)
+    # the model's own frames carry small errors; teach it to mend them rather than copy and grow them:
+    # in half the examples ~3% of context slots take a code from elsewhere in the same frame
+    corrupt = (rng.random(ctx.shape) < 0.03) & (rng.random((batch, 1, 1)) < 0.5)
+    donors = np.take_along_axis(ctx, rng.integers(0, N, size=ctx.shape), axis=2)
+    ctx = np.where(corrupt, donors, ctx)
+    present = torch.from_numpy(np.stack([t - c >= 0 for c in range(context, 0, -1)], 1))
+    ratio = np.cos(np.pi / 2 * rng.random(batch))
+    # half the frames fully hidden: the first decoding step of a frame sees no slot of it
+    ratio = np.where(rng.random(batch) < 0.5, 1.0, ratio)
+    n_mask = np.maximum(1, np.ceil(ratio * N)).astype(np.int64)
+    rank = np.argsort(np.argsort(rng.random((batch, N)), axis=1), axis=1)
+    hidden = torch.from_numpy(rank < n_mask[:, None])
+    inp = torch.where(hidden, torch.full_like(target, MASK), target)
+    prev = torch.from_numpy(ds["tokens"][idx, np.maximum(t - 1, 0)].astype(np.int64))
+    changed = (target != prev) & torch.from_numpy(t >= 1)[:, None]
+    obj = torch.from_numpy(ds["obj"][idx, t])
+    w = (1.0 + (w_change - 1.0) * changed.float() + (w_object - 1.0) * obj.float()) * hidden.float()
+    return (torch.from_numpy(ds["prompts"][idx]), torch.from_numpy(ctx.astype(np.int64)), present, inp,
+            torch.from_numpy(t.astype(np.int64)), target, w)
 
 
-def train_transformer(ds: dict, cfg, steps: int, seed: int, batch: int, window: int, lr: float,
-                      w_change: float, w_object: float, log_every: int = 25, checkpoint=None,
-                      ckpt_every: int = 0, model=None, tag: str = "model"):
+def train_transformer(ds: dict, cfg, steps: int, seed: int, batch: int, lr: float, w_change: float,
+                      w_object: float, log_every: int = 25, checkpoint=None, ckpt_every: int = 0):
     from .model import VideoTransformer
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed + 1)
-    if model is None:
-        model = VideoTransformer(cfg)
+    model = VideoTransformer(cfg)
     model.train()
     decay = [p for n_, p in model.named_parameters() if p.dim() >= 2 and "emb" not in n_]
     no_decay = [p for n_, p in model.named_parameters() if not (p.dim() >= 2 and "emb" not in n_)]
@@ -180,8 +154,8 @@ def train_transformer(ds: dict, cfg, steps: int, seed: int, batch: int, window: 
     for step in range(steps):
         for g in opt.param_groups:
             g["lr"] = cosine_lr(step, steps, lr, 100)
-        prompt, inp, tgt, tpos, cfr, w = make_batch(ds, rng, batch, window, w_change, w_object)
-        logits = model(prompt, inp, tpos, cfr)
+        prompt, ctx, present, inp, t, tgt, w = make_batch(ds, rng, batch, cfg.context_frames, w_change, w_object)
+        logits = model(prompt, ctx, present, inp, t)
         ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), reduction="none")
         loss = (ce * w.reshape(-1)).sum() / w.sum()
         opt.zero_grad(set_to_none=True)
@@ -189,19 +163,18 @@ def train_transformer(ds: dict, cfg, steps: int, seed: int, batch: int, window: 
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         with torch.no_grad():
-            pred = logits.argmax(-1)
-            hot = w > 1.5  # changed or object tokens that carry loss
-            acc_hot = float((pred[hot] == tgt[hot]).float().mean()) if hot.any() else float("nan")
+            hot = w > 1.5  # hidden slots that changed or that the object touches
+            acc_hot = float((logits.argmax(-1)[hot] == tgt[hot]).float().mean()) if hot.any() else float("nan")
         ema = loss.item() if ema is None else 0.95 * ema + 0.05 * loss.item()
         if step % log_every == 0 or step == steps - 1:
             el = time.time() - t0
-            log(f"{tag} step {step}/{steps} loss {loss.item():.3f} ema {ema:.3f} "
+            log(f"step {step}/{steps} loss {loss.item():.3f} ema {ema:.3f} "
                 f"acc_changed/object {acc_hot:.3f} ({el:.0f}s, {el / (step + 1):.2f}s/step)")
             hist.append({"step": step, "loss": round(loss.item(), 4), "ema": round(ema, 4),
                          "acc_hot": round(acc_hot, 4), "elapsed_s": round(el, 1)})
         if checkpoint is not None and ckpt_every and (step + 1) % ckpt_every == 0 and step + 1 < steps:
             model.eval()
-            checkpoint(model, f"{tag}-{step + 1}")
+            checkpoint(model, step + 1)
             model.train()
     model.eval()
     return model, hist
@@ -209,7 +182,7 @@ def train_transformer(ds: dict, cfg, steps: int, seed: int, batch: int, window: 
 
 def hyperparameters(args) -> dict:
     """What determines the weights (no paths, no timings: the file's hash must be reproducible)."""
-    skip = {"out", "tokenizer", "dataset_cache", "ckpt_every", "stage", "threads", "resume_phase2"}
+    skip = {"out", "tokenizer", "dataset_cache", "ckpt_every", "stage", "threads"}
     return {k: v for k, v in sorted(vars(args).items()) if k not in skip}
 
 
@@ -220,16 +193,14 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True, help="output folder (generator.safetensors, train_meta.json)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--tok-steps", type=int, default=800)
-    ap.add_argument("--clips", type=int, default=2000)
-    ap.add_argument("--seg-frames", type=int, default=16)
-    ap.add_argument("--steps", type=int, default=1000)
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--window", type=int, default=8)
-    ap.add_argument("--lr", type=float, default=1.5e-3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--tok-steps", type=int, default=1500)
+    ap.add_argument("--clips", type=int, default=1500)
+    ap.add_argument("--steps", type=int, default=2500)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--w-change", type=float, default=5.0)
-    ap.add_argument("--w-object", type=float, default=4.0)
+    ap.add_argument("--w-object", type=float, default=3.0)
     ap.add_argument("--d-model", type=int, default=GenConfig.d_model)
     ap.add_argument("--layers", type=int, default=GenConfig.n_layer)
     ap.add_argument("--heads", type=int, default=GenConfig.n_head)
@@ -237,10 +208,6 @@ def main(argv=None) -> int:
     ap.add_argument("--stage", choices=["tokenizer", "all"], default="all")
     ap.add_argument("--dataset-cache", default=None, help="folder to cache the tokenised dataset in")
     ap.add_argument("--ckpt-every", type=int, default=0, help="also save checkpoint-STEP files")
-    ap.add_argument("--phase2-steps", type=int, default=800)
-    ap.add_argument("--phase2-w-object", type=float, default=5.0)
-    ap.add_argument("--resume-phase2", default=None,
-                    help="skip phase 1: load its weights file (phase2-steps 0 run) and run phase 2")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     os.makedirs(args.out, exist_ok=True)
@@ -272,26 +239,25 @@ def main(argv=None) -> int:
 
     t0 = time.time()
     tok_digest = hashlib.sha256(b"".join(v.numpy().tobytes() for v in tok.state_dict().values())).hexdigest()
-    cache = (os.path.join(args.dataset_cache, f"ds-{tok_digest[:16]}-{args.clips}-{args.seg_frames}-{args.seed}.npz")
+    cache = (os.path.join(args.dataset_cache, f"ds-{tok_digest[:16]}-{args.clips}-{args.seed}.npz")
              if args.dataset_cache else None)
     if cache and os.path.exists(cache):
         with np.load(cache) as z:
             ds = {k: z[k] for k in z.files}
         log(f"dataset loaded from {cache}")
     else:
-        ds = build_dataset(tok, args.clips, args.seg_frames, args.seed + 2)
+        ds = build_dataset(tok, args.clips, args.seed + 2)
         if cache:
             os.makedirs(args.dataset_cache, exist_ok=True)
             np.savez(cache, **ds)
     meta["dataset_seconds"] = round(time.time() - t0, 1)
     changed = (ds["tokens"][:, 1:] != ds["tokens"][:, :-1]).mean()
-    meta["dataset"] = {"clips": args.clips, "seg_frames": args.seg_frames,
+    meta["dataset"] = {"clips": args.clips, "frames_per_clip": int(ds["tokens"].shape[1]),
                        "frac_tokens_changed": round(float(changed), 4),
                        "codes_used": int(len(np.unique(ds["tokens"])))}
     log(f"dataset done in {meta['dataset_seconds']}s: {meta['dataset']}")
 
     cfg = GenConfig(d_model=args.d_model, n_layer=args.layers, n_head=args.heads)
-    t0 = time.time()
     path = os.path.join(args.out, "generator.safetensors")
 
     def checkpoint(model, step):
@@ -299,35 +265,10 @@ def main(argv=None) -> int:
                      {"partial_step": step, "hyperparameters": hyperparameters(args)})
         log(f"checkpoint at step {step}")
 
-    if args.resume_phase2:  # phase 1 already run (its fp16 weights file): load and go on
-        from .model import VideoTransformer
-        from .sample import load_model
-
-        model = VideoTransformer(cfg)
-        model.load_state_dict(load_model(args.resume_phase2).model.state_dict())
-        prev = json.load(open(os.path.join(os.path.dirname(args.resume_phase2), "train_meta.json")))
-        hist = prev.get("loss_history", [])
-        phase1_seconds = prev["transformer_seconds"]
-        meta["dataset_seconds"] = prev.get("dataset_seconds", meta["dataset_seconds"])
-        meta["phase1_resumed_from"] = args.resume_phase2
-    else:
-        model, hist = train_transformer(ds, cfg, args.steps, args.seed + 3, args.batch, args.window,
-                                        args.lr, args.w_change, args.w_object, checkpoint=checkpoint,
-                                        ckpt_every=args.ckpt_every)
-        phase1_seconds = time.time() - t0
-        # round through fp16 exactly as a shipped phase-1 file would be, so resuming is equivalent
-        model.load_state_dict({k: v.to(torch.float16).to(torch.float32) if v.is_floating_point() else v
-                               for k, v in model.state_dict().items()})
-    t1 = time.time()
-    if args.phase2_steps:
-        # phase 2: a warm restart (fresh AdamW, new cosine cycle), object tokens weighted higher
-        model, hist2 = train_transformer(ds, cfg, args.phase2_steps, args.seed + 10, args.batch, args.window,
-                                         args.lr, args.w_change, args.phase2_w_object, checkpoint=checkpoint,
-                                         ckpt_every=args.ckpt_every, model=model, tag="phase2")
-        hist = hist + [dict(h, phase=2) for h in hist2]
-    meta["phase1_seconds"] = round(phase1_seconds, 1)
-    meta["phase2_seconds"] = round(time.time() - t1, 1)
-    meta["transformer_seconds"] = round(meta["phase1_seconds"] + meta["phase2_seconds"], 1)
+    t0 = time.time()
+    model, hist = train_transformer(ds, cfg, args.steps, args.seed + 3, args.batch, args.lr, args.w_change,
+                                    args.w_object, checkpoint=checkpoint, ckpt_every=args.ckpt_every)
+    meta["transformer_seconds"] = round(time.time() - t0, 1)
     meta["transformer_params"] = sum(p.numel() for p in model.parameters())
     meta["loss_history"] = hist
     meta["total_seconds"] = round((meta["tokenizer_seconds"] or 0) + meta["dataset_seconds"]

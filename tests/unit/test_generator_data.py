@@ -35,6 +35,22 @@ def test_heldout_triples_never_in_training_but_parts_are():
     assert len(D.heldout_prompts()) == 48
 
 
+def test_latent_sets_layout_speed_and_start_and_comes_from_the_seed():
+    rng = np.random.default_rng(5)
+    sc = D.scene_from_words("red", "circle", "left to right", "moving", "striped", "green", rng)
+    variant, speed, offset = sc.latent
+    assert sc.bg_seed == variant and sc.speed == D.SPEEDS[speed]
+    assert sc.y0 == D.SIZE / 2 + D.ACROSS_OFFSETS[offset] and sc.x0 < D.SIZE / 2  # starts on the left
+    up = D.scene_from_words("red", "circle", "bottom to top", "moving", "striped", "green", rng)
+    assert up.y0 > D.SIZE / 2  # leaves from the bottom
+    # the four layouts of a texture differ; the same latent gives the same background
+    bgs = {D.render_background(D.replace(sc, bg_seed=v)).tobytes() for v in range(D.BG_VARIANTS)}
+    assert len(bgs) == D.BG_VARIANTS
+    assert D.latent_for_seed(11) == D.latent_for_seed(11)
+    assert len({D.latent_for_seed(s) for s in range(200)}) > 40
+    assert len(D.latent_words(sc.latent)) == 3 and set(D.latent_words(sc.latent)) <= set(D.LATENT_VOCAB)
+
+
 def test_motion_follows_direction_and_bounces():
     sc = D.Scene("red", "circle", "left to right", "moving", "striped", "green", x0=10, y0=30, speed=3.5)
     tr = D.trajectory(sc, 64)

@@ -11,16 +11,17 @@ torch = pytest.importorskip("torch")
 
 from provchain.generator import data as D  # noqa: E402
 from provchain.generator.model import (  # noqa: E402
-    BOS, GenConfig, VideoTransformer, pad_prompt, sequence_layout, tokenize_prompt)
-from provchain.generator.sample import Generator, sample_tokens  # noqa: E402
-from provchain.generator.tokenizer import CODEBOOK_SIZE, FSQ, FrameTokenizer  # noqa: E402
+    MASK, GenConfig, VideoTransformer, pad_prompt, tokenize_prompt)
+from provchain.generator.sample import DEFAULT_SAMPLING, Generator, sample_tokens, still_masked  # noqa: E402
+from provchain.generator.tokenizer import CODEBOOK_SIZE, FSQ, GRID, FrameTokenizer  # noqa: E402
 
 PROMPT = "a red circle bouncing left to right over a striped green background"
+N = GRID * GRID
 
 
-def small_model(seed=0, layers=2, context_frames=2):
+def small_model(seed=0, layers=2):
     torch.manual_seed(seed)
-    m = VideoTransformer(GenConfig(d_model=32, n_layer=layers, n_head=2, context_frames=context_frames)).eval()
+    m = VideoTransformer(GenConfig(d_model=32, n_layer=layers, n_head=2)).eval()
     with torch.no_grad():  # larger weights than the init so that every path matters
         for p in m.parameters():
             p.normal_(0, 0.2)
@@ -30,6 +31,10 @@ def small_model(seed=0, layers=2, context_frames=2):
 def small_generator(seed=0):
     torch.manual_seed(seed)
     return Generator(FrameTokenizer(ch=8), small_model(seed), b"\0" * 32, "test-model")
+
+
+def prompt_tensor(text=PROMPT, B=1):
+    return torch.tensor([pad_prompt(tokenize_prompt(text))] * B)
 
 
 def test_fsq_index_roundtrip_all_codes():
@@ -44,14 +49,28 @@ def test_tokenizer_shapes_and_token_roundtrip():
     tok = FrameTokenizer(ch=8).eval()
     frames = D.render(D.sample_scene(np.random.default_rng(0)), 3)
     ids = tok.encode(frames)
-    assert ids.shape == (3, 8, 8) and ids.min() >= 0 and ids.max() < CODEBOOK_SIZE
+    assert ids.shape == (3, GRID, GRID) and ids.min() >= 0 and ids.max() < CODEBOOK_SIZE
     rec = tok.decode(ids)
     assert rec.shape == (3, 64, 64, 3) and rec.dtype == np.uint8
     # decoding then re-encoding the decoder's own codes is stable for the quantiser
     assert np.array_equal(tok.fsq.codes_to_indices(tok.fsq.indices_to_codes(torch.from_numpy(ids))).numpy(), ids)
 
 
-def test_shipped_tokenizer_psnr():
+def test_tokenizer_is_patch_local():
+    """A change inside one 4x4 patch changes that patch's token only (a static background keeps its
+    tokens while the object moves elsewhere)."""
+    tok = FrameTokenizer(ch=8).eval()
+    frame = D.render(D.sample_scene(np.random.default_rng(1)), 1)
+    alt = frame.copy()
+    alt[0, 20:24, 40:44] = 255 - alt[0, 20:24, 40:44]
+    with torch.no_grad():
+        za = tok.enc(torch.from_numpy(frame).permute(0, 3, 1, 2).float())
+        zb = tok.enc(torch.from_numpy(alt).permute(0, 3, 1, 2).float())
+    differs = (za - zb).abs().sum(1)[0] > 0
+    assert differs[5, 10] and int(differs.sum()) == 1
+
+
+def test_shipped_tokenizer_quality():
     from provchain.generator.sample import WEIGHTS_FILE, load_model
     from provchain.generator.tokenizer import psnr
 
@@ -59,67 +78,73 @@ def test_shipped_tokenizer_psnr():
         pytest.skip("no shipped weights")
     gen = load_model()
     frames, _ = D.random_frames(np.random.default_rng(1), 32)
-    assert psnr(frames, gen.tokenizer.decode(gen.tokenizer.encode(frames))) > 19.0
+    assert psnr(frames, gen.tokenizer.decode(gen.tokenizer.encode(frames))) > 24.0
 
 
 def test_model_output_shapes():
     m = small_model()
-    B, F = 2, 3
-    prompt = torch.tensor([pad_prompt(tokenize_prompt(PROMPT))] * B)
-    tp, cf = sequence_layout(F)
-    inp = torch.randint(0, CODEBOOK_SIZE, (B, F * 64))
-    inp[:, 0] = BOS
-    logits = m(prompt, inp, tp, cf)
-    assert logits.shape == (B, F * 64, CODEBOOK_SIZE)
+    B = 3
+    ctx = torch.randint(0, CODEBOOK_SIZE, (B, 2, N))
+    ids = torch.full((B, N), MASK)
+    present = torch.tensor([[False, False], [False, True], [True, True]])
+    with torch.no_grad():
+        logits = m(prompt_tensor(B=B), ctx, present, ids, torch.tensor([0, 1, 5]))
+    assert logits.shape == (B, N, CODEBOOK_SIZE)
 
 
-def test_causal_mask_future_never_influences_past():
+def test_context_frames_matter_and_absent_ones_do_not():
     m = small_model()
-    prompt = torch.tensor([pad_prompt(tokenize_prompt(PROMPT))])
-    F = 4
-    tp, cf = sequence_layout(F)
-    inp = torch.randint(0, CODEBOOK_SIZE, (1, F * 64))
-    inp[0, 0] = BOS
+    ctx = torch.randint(0, CODEBOOK_SIZE, (1, 2, N))
+    ids = torch.randint(0, CODEBOOK_SIZE, (1, N))
+    ids[0, ::3] = MASK
+    t = torch.tensor([1])
+    present = torch.tensor([[False, True]])
     with torch.no_grad():
-        base = m(prompt, inp, tp, cf)
-        for cut in (64 * 2, 64 * 2 + 17, 64 * 3):  # change everything from `cut` on
-            alt = inp.clone()
-            alt[0, cut:] = torch.randint(0, CODEBOOK_SIZE, (F * 64 - cut,))
-            out = m(prompt, alt, tp, cf)
-            assert torch.equal(out[0, :cut], base[0, :cut])
-            assert not torch.allclose(out[0, cut:], base[0, cut:])
+        base = m(prompt_tensor(), ctx, present, ids, t)
+        alt_absent = ctx.clone()
+        alt_absent[0, 0] = torch.randint(0, CODEBOOK_SIZE, (N,))
+        assert torch.equal(m(prompt_tensor(), alt_absent, present, ids, t), base)
+        alt_prev = ctx.clone()
+        alt_prev[0, 1, 17] = (alt_prev[0, 1, 17] + 1) % CODEBOOK_SIZE
+        assert not torch.allclose(m(prompt_tensor(), alt_prev, present, ids, t), base)
+        other_prompt = m(prompt_tensor("a red circle bouncing right to left over a striped green background"),
+                         ctx, present, ids, t)
+        assert not torch.allclose(other_prompt, base)  # word order matters
 
 
-def test_context_window_is_two_frames():
-    m = small_model(layers=1)  # one layer: the receptive field is exactly the mask
-    prompt = torch.tensor([pad_prompt(tokenize_prompt(PROMPT))])
-    F = 4
-    tp, cf = sequence_layout(F)
-    inp = torch.randint(0, CODEBOOK_SIZE, (1, F * 64))
-    inp[0, 0] = BOS
-    with torch.no_grad():
-        base = m(prompt, inp, tp, cf)
-        alt = inp.clone()
-        alt[0, 1:64] = torch.randint(0, CODEBOOK_SIZE, (63,))  # tokens of frame 0
-        out = m(prompt, alt, tp, cf)
-    # targets in frame 3 (inputs 191..254) do not see frame 0; the last input of frame 2 neither
-    assert torch.equal(out[0, 3 * 64:], base[0, 3 * 64:])
-    assert not torch.allclose(out[0, 2 * 64 - 1:3 * 64 - 1], base[0, 2 * 64 - 1:3 * 64 - 1])
+def test_future_frames_never_influence_past_ones():
+    """Sampling more frames with the same seed leaves the earlier frames (and their logits) unchanged."""
+    m = small_model()
+    ids = tokenize_prompt(PROMPT)
+    a, la = sample_tokens(m, ids, 2, seed=4, return_logits=True)
+    b, lb = sample_tokens(m, ids, 4, seed=4, return_logits=True)
+    assert np.array_equal(a, b[:2])
+    assert all(torch.equal(x, y) for x, y in zip(la, lb))
+    assert not np.array_equal(b[2], b[3]) or not np.array_equal(b[1], b[2])
 
 
 def test_kv_cache_decoding_matches_full_recomputation():
-    m = small_model(context_frames=1)  # ring of 2*64+1 slots: 3 frames wrap it and evict frame 0
+    m = small_model()
     ids = tokenize_prompt(PROMPT)
-    a, la = sample_tokens(m, ids, 3, seed=3, use_cache=True, return_logits=True)
-    b, lb = sample_tokens(m, ids, 3, seed=3, use_cache=False, return_logits=True)
+    a, la = sample_tokens(m, ids, 4, seed=3, use_cache=True, return_logits=True)
+    b, lb = sample_tokens(m, ids, 4, seed=3, use_cache=False, return_logits=True)
     assert np.array_equal(a, b)
-    assert torch.allclose(la, lb, atol=1e-4, rtol=1e-4)
-    # and the cached logits equal one full forward pass over the finished sequence
-    tp, cf = sequence_layout(3)
-    inp = torch.cat([torch.tensor([BOS]), torch.from_numpy(a).reshape(-1)[:-1]])[None]
+    s0, s1, s2 = DEFAULT_SAMPLING.steps
+    assert len(la) == len(lb) == s0 + s1 + 2 * s2
+    assert all(torch.allclose(x, y, atol=1e-5, rtol=1e-5) for x, y in zip(la, lb))
+    # the first step of frame 3 (all slots MASK) equals one training-style forward pass from scratch
+    grids = torch.from_numpy(a).reshape(4, N)
     with torch.no_grad():
-        full = m(torch.tensor([pad_prompt(ids)]), inp, tp, cf)[0]
-    assert torch.allclose(la, full, atol=1e-4, rtol=1e-4)
+        full = m(torch.tensor([pad_prompt(ids)]), grids[None, 1:3], torch.tensor([[True, True]]),
+                 torch.full((1, N), MASK), torch.tensor([3]))
+    assert torch.allclose(full, la[s0 + s1 + s2], atol=1e-5, rtol=1e-5)
+
+
+def test_decode_schedule():
+    for steps in (1, 4, 12):
+        s = still_masked(N, steps)
+        assert len(s) == steps and s[-1] == 0 and all(x >= y for x, y in zip(s, s[1:]))
+        assert s[0] < N
 
 
 def test_seeded_generation_is_bitwise_deterministic():
@@ -134,6 +159,16 @@ def test_seeded_generation_is_bitwise_deterministic():
     assert calls == [(i, 4) for i in range(1, 5)]
     s = g.sampling_settings
     assert all(isinstance(v, (int, str)) for v in s.values()) and s["frames"] == 4
+
+
+def test_conditioning_appends_the_seeds_latent_and_users_cannot_forge_it():
+    from provchain.generator.model import conditioning, latent_ids
+
+    ids = conditioning(PROMPT, 11)
+    assert ids[:-3] == tokenize_prompt(PROMPT) and ids[-3:] == latent_ids(D.latent_for_seed(11))
+    with pytest.warns(UserWarning, match="layout"):
+        forged = tokenize_prompt("a red circle <layout1>")
+    assert all(i < len(D.VOCAB) for i in forged)
 
 
 def test_unknown_words_warn_not_crash():
@@ -166,4 +201,18 @@ def test_batched_sampling_shapes_and_cache_equivalence():
     ids = [tokenize_prompt(PROMPT), tokenize_prompt("a white square moving bottom to top")]
     a = sample_tokens(m, ids, 2, seed=5)
     b = sample_tokens(m, ids, 2, seed=5, use_cache=False)
-    assert a.shape == (2, 2, 8, 8) and np.array_equal(a, b)
+    assert a.shape == (2, 2, GRID, GRID) and np.array_equal(a, b)
+
+
+def test_training_is_reproducible(tmp_path):
+    """The same command twice gives byte-identical weights (what `train.py` promises at full size)."""
+    from provchain.generator import train
+
+    digests = []
+    for run in ("a", "b"):
+        out = tmp_path / run
+        args = ["--out", str(out), "--tok-steps", "3", "--clips", "2", "--steps", "3", "--batch", "2",
+                "--d-model", "32", "--layers", "1", "--heads", "2"]
+        assert train.main(args) == 0
+        digests.append((out / "generator.safetensors").read_bytes())
+    assert digests[0] == digests[1]
