@@ -47,9 +47,12 @@ def test_excerpt_matches_at_its_offset(seed, n, start, length, noise):
 
 
 @SET
-@given(seed=st.integers(0, 2**32 - 1), na=st.integers(10, 30), nb=st.integers(10, 30),
+@given(seed=st.integers(0, 2**32 - 1), na=st.integers(10, 30), nb=st.integers(15, 30),
        noise=st.integers(0, 20))
 def test_concatenation_of_two_records_is_altered_with_both(seed, na, nb, noise):
+    # a record is named when it explains MIN_WINDOWS whole 5-sample windows; the tail part b starts
+    # anywhere on the window grid, so it needs 15 samples to always cover two whole windows (with 10,
+    # seed=1 na=27 nb=10 noise=15 leaves b one window and b unnamed: by design, not a bug)
     rng = np.random.default_rng(seed)
     a, b = rand_codes(rng, 40), rand_codes(rng, 40)
     q = fp(noisy(rng, np.concatenate([a[:na], b[40 - nb :]]), noise))
