@@ -2,7 +2,8 @@
 
 A scene is one coloured object (circle / square / triangle) moving at constant speed along one axis,
 reflecting off the frame edges, over a static textured background (stripes, checker, smooth noise,
-gradient; four layouts each). The object starts near the middle of the side it leaves from. Captions name the object colour, shape, motion and background, e.g.
+gradient; four layouts each). The object starts near the middle of the side it leaves from.
+Captions name the object colour, shape, motion and background, e.g.
 "a red circle bouncing left to right over a striped green background".
 
 Held-out split: some (colour, shape, direction) triples are never rendered for training; every
@@ -97,8 +98,7 @@ class Scene:
     speed: float = 3.0
     radius: float = RADIUS
     rgb: tuple[int, int, int] = (0, 0, 0)
-    bg_seed: int = 0
-    latent: tuple[int, int, int] = (0, 0, 0)
+    latent: tuple[int, int, int] = (0, 0, 0)  # (background layout, speed, start offset): sample_latent
 
     @property
     def caption(self) -> str:
@@ -162,7 +162,7 @@ def _with_geometry(rng: np.random.Generator, scene: Scene) -> Scene:
     else:
         y0 = along if dy > 0 else SIZE - 1 - along
         x0 = across
-    return replace(scene, x0=x0, y0=y0, speed=SPEEDS[speed], rgb=COLOURS[scene.colour], bg_seed=variant,
+    return replace(scene, x0=x0, y0=y0, speed=SPEEDS[speed], rgb=COLOURS[scene.colour],
                    latent=(variant, speed, offset))
 
 
@@ -187,9 +187,9 @@ def trajectory(scene: Scene, n_frames: int, start: int = 0) -> np.ndarray:
 
 
 def render_background(scene: Scene) -> np.ndarray:
-    """float32 (64, 64, 3) in [0, 255]. Each texture comes in BG_VARIANTS fixed layouts (picked by
-    bg_seed): few enough that a small model learns to draw each one coherently in the first frame."""
-    variant = scene.bg_seed % BG_VARIANTS
+    """float32 (64, 64, 3) in [0, 255]. Each texture comes in BG_VARIANTS fixed layouts (the latent's
+    first index): few enough that a small model learns to draw each one coherently in the first frame."""
+    variant = scene.latent[0]
     base = np.array(BG_COLOURS[scene.bg_colour], dtype=np.float32)
     dark, light = base * 0.35, base * 0.85
     yy, xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)

@@ -222,7 +222,6 @@ def main(argv=None) -> int:
     ap.add_argument("--top-k", type=int, default=None)
     ap.add_argument("--first-temperature", type=float, default=None)
     ap.add_argument("--steps", default=None, help="refinement steps: frame 0,frame 1,later (e.g. 12,8,4)")
-    ap.add_argument("--choice-noise", type=float, default=None)
     ap.add_argument("--split", choices=["heldout", "train"], default="heldout")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--out", default=None)
@@ -236,7 +235,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     gen = load_model(args.weights)
     given = {"temperature": args.temperature, "top_k": args.top_k,
-             "first_frame_temperature": args.first_temperature, "choice_noise": args.choice_noise,
+             "first_frame_temperature": args.first_temperature,
              "steps": tuple(int(n) for n in args.steps.split(",")) if args.steps else None}
     sampling = replace(DEFAULT_SAMPLING, **{k: v for k, v in given.items() if v is not None})
     prompts = D.heldout_prompts() if args.split == "heldout" else train_prompts()

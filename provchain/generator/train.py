@@ -2,7 +2,7 @@
 
     python -m provchain.generator.train --out provchain/generator/weights
 
-Stages (all seeded, fixed step counts, single thread => deterministic on a given machine):
+Stages (all seeded, fixed step counts, fixed thread count => the same file on a given machine):
   1. tokenizer: FSQ autoencoder on random rendered frames;
   2. dataset: render training clips (held-out triples excluded) and tokenise them once;
   3. transformer: masked prediction of frame t from the prompt and frames t-2, t-1, the loss
@@ -115,6 +115,7 @@ def make_batch(ds: dict, rng: np.random.Generator, batch: int, context: int, w_c
     t = np.where(u < 0.25, 0, np.where(u < 0.4, 1, rng.integers(2, T, size=batch)))
     target = torch.from_numpy(ds["tokens"][idx, t].astype(np.int64))
     ctx = np.stack([ds["tokens"][idx, np.maximum(t - c, 0)] for c in range(context, 0, -1)], 1).astype(np.int64)
+    prev = torch.from_numpy(ctx[:, -1].copy())  # frame t-1 as rendered, before the corruption below
     # the model's own frames carry small errors; teach it to mend them rather than copy and grow them:
     # in half the examples ~3% of context slots take a code from elsewhere in the same frame
     corrupt = (rng.random(ctx.shape) < 0.03) & (rng.random((batch, 1, 1)) < 0.5)
@@ -128,11 +129,10 @@ def make_batch(ds: dict, rng: np.random.Generator, batch: int, context: int, w_c
     rank = np.argsort(np.argsort(rng.random((batch, N)), axis=1), axis=1)
     hidden = torch.from_numpy(rank < n_mask[:, None])
     inp = torch.where(hidden, torch.full_like(target, MASK), target)
-    prev = torch.from_numpy(ds["tokens"][idx, np.maximum(t - 1, 0)].astype(np.int64))
     changed = (target != prev) & torch.from_numpy(t >= 1)[:, None]
     obj = torch.from_numpy(ds["obj"][idx, t])
     w = (1.0 + (w_change - 1.0) * changed.float() + (w_object - 1.0) * obj.float()) * hidden.float()
-    return (torch.from_numpy(ds["prompts"][idx]), torch.from_numpy(ctx.astype(np.int64)), present, inp,
+    return (torch.from_numpy(ds["prompts"][idx]), torch.from_numpy(ctx), present, inp,
             torch.from_numpy(t.astype(np.int64)), target, w)
 
 
