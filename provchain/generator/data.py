@@ -243,18 +243,25 @@ def shape_coverage(shape: str, cx: float, cy: float, r: float) -> np.ndarray:
     return np.clip(0.5 - sdf, 0.0, 1.0)
 
 
+def object_coverage(scene: Scene, n_frames: int, start: int = 0) -> np.ndarray:
+    """The object layer's alpha: coverage (n, 64, 64) in [0, 1] for frames start..start+n-1 (the
+    layer's colour is scene.rgb)."""
+    traj = trajectory(scene, n_frames, start)
+    return np.stack([shape_coverage(scene.shape, float(cx), float(cy), scene.radius) for cx, cy in traj])
+
+
+def composite(background: np.ndarray, rgb, coverage: np.ndarray) -> np.ndarray:
+    """uint8 frames (n, 64, 64, 3): the object layer (colour rgb, alpha coverage (n, 64, 64)) over
+    the background (64, 64, 3) float."""
+    col = np.asarray(rgb, dtype=np.float32)
+    img = background[None] * (1 - coverage[..., None]) + col * coverage[..., None]
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+
+
 def render(scene: Scene, n_frames: int, start: int = 0, with_masks: bool = False):
     """uint8 frames (n, 64, 64, 3) for frames start..start+n-1 (and coverage masks if asked)."""
-    bg = render_background(scene)
-    col = np.array(scene.rgb, dtype=np.float32)
-    traj = trajectory(scene, n_frames, start)
-    frames = np.empty((n_frames, SIZE, SIZE, 3), dtype=np.uint8)
-    masks = np.empty((n_frames, SIZE, SIZE), dtype=np.float32)
-    for i, (cx, cy) in enumerate(traj):
-        cov = shape_coverage(scene.shape, float(cx), float(cy), scene.radius)
-        img = bg * (1 - cov[..., None]) + col * cov[..., None]
-        frames[i] = np.clip(np.rint(img), 0, 255).astype(np.uint8)
-        masks[i] = cov
+    masks = object_coverage(scene, n_frames, start).astype(np.float32)
+    frames = composite(render_background(scene), scene.rgb, masks)
     return (frames, masks) if with_masks else frames
 
 
@@ -323,13 +330,23 @@ def training_segments(n: int, seg_frames: int, seed: int, p_start0: float = 0.4,
         yield scene, start, render(scene, seg_frames, start)
 
 
-def random_frames(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """n independent frames of random scenes at random times (for tokenizer training)."""
-    out = np.empty((n, SIZE, SIZE, 3), dtype=np.uint8)
-    masks = np.empty((n, SIZE, SIZE), dtype=np.float32)
+def random_layers(rng: np.random.Generator, n: int):
+    """n independent frames of random scenes at random times, as layers (for tokenizer training):
+    backgrounds uint8 (n, 64, 64, 3), object colours uint8 (n, 3), coverages float32 (n, 64, 64)."""
+    bgs = np.empty((n, SIZE, SIZE, 3), dtype=np.uint8)
+    cols = np.empty((n, 3), dtype=np.uint8)
+    covs = np.empty((n, SIZE, SIZE), dtype=np.float32)
     for i in range(n):
         scene = sample_scene(rng, "any")
         t = int(rng.integers(0, MAX_FRAMES))
-        f, m = render(scene, 1, t, with_masks=True)
-        out[i], masks[i] = f[0], m[0]
-    return out, masks
+        bgs[i] = np.clip(np.rint(render_background(scene)), 0, 255).astype(np.uint8)
+        cols[i] = scene.rgb
+        covs[i] = object_coverage(scene, 1, t)[0]
+    return bgs, cols, covs
+
+
+def random_frames(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """n independent frames of random scenes at random times, composited, and their coverages."""
+    bgs, cols, covs = random_layers(rng, n)
+    frames = np.stack([composite(b.astype(np.float32), c, m[None])[0] for b, c, m in zip(bgs, cols, covs)])
+    return frames, covs

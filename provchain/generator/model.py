@@ -1,22 +1,25 @@
 """Frame-by-frame autoregressive video transformer, with parallel (masked) decoding inside a frame.
 
-Frame t is predicted from the prompt and the two frames before it; inside frame t the 16x16 tokens
-are decided over a few parallel refinement steps, most confident first (MaskGIT, Chang et al. 2022,
-in the frame-causal layout of Phenaki / MAGVIT-v2).
+A clip is tokenised as layers (tokenizer.py): a static background layer, then one object layer per
+frame. The transformer predicts the background layer first (time BACKGROUND = -1), from the prompt
+alone; then frame t's object layer from the prompt and the object layers of the two frames before
+it. Inside a layer the 16x16 tokens are decided over a few parallel refinement steps, most confident
+first (MaskGIT, Chang et al. 2022, in the frame-causal layout of Phenaki / MAGVIT-v2).
 
 Inputs of one prediction:
-    prompt words (P slots, padded) | context frames t-2, t-1 (absent ones masked out) | frame t,
-    whose undecided tokens are MASK.
+    prompt words (P slots, padded) | context frames t-2, t-1 (absent ones masked out) | frame t (or
+    the background), whose undecided tokens are MASK.
   * prompt slots attend to the non-pad prompt slots (bidirectional; learned word positions, so
     "left to right" is not "right to left");
-  * frame t's tokens attend to the prompt, the present context frames and all of frame t;
+  * the target's tokens attend to the prompt, the present context frames and all of the target;
+    a learned type vector marks a background target;
   * context frames are memory: every layer reads them through its own key/value projection of their
     token embeddings. A frame's keys/values therefore do not depend on which later frame it serves:
     they are computed once, when the frame is decided, and cached (`encode_frame`); decoding cost per
     frame is bounded whatever the clip length, and no frame can see a later one.
 Frame tokens carry a 3-D rotary embedding (time, row, col) on queries and keys, so attention scores
 depend on displacement: "the same place one frame ago" and "one patch to the left" are the same
-pattern everywhere, which is what copying a background and moving an object need.
+pattern everywhere, which is what moving an object needs.
 """
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ from .tokenizer import CODEBOOK_SIZE, GRID
 
 MASK = CODEBOOK_SIZE  # input-only id: "not decided yet"
 PAD_WORD = 0
+BACKGROUND = -1  # the frame index of the background layer
 
 
 @dataclass(frozen=True)
@@ -154,6 +158,7 @@ class VideoTransformer(nn.Module):
         self.prompt_pos = nn.Embedding(cfg.max_prompt, d)
         self.spatial_emb = nn.Embedding(cfg.tokens_per_frame, d)
         self.context_type = nn.Parameter(torch.zeros(d))
+        self.background_type = nn.Parameter(torch.zeros(d))
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
         self.ln_f = nn.LayerNorm(d)
         self.head = nn.Linear(d, cfg.codebook, bias=False)
@@ -192,7 +197,8 @@ class VideoTransformer(nn.Module):
         return out
 
     def predict(self, prompt, contexts, ids: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
-        """Logits (B, N, codebook) for every slot of frame `time` (B,).
+        """Logits (B, N, codebook) for every slot of frame `time` (B,); time BACKGROUND (-1) asks
+        for the background layer.
 
         prompt: encode_prompt's result; contexts: one (encode_frame result, present (B,) bool) per
         context frame, oldest first (an absent frame's keys are masked out); ids (B, N): decided
@@ -204,6 +210,7 @@ class VideoTransformer(nn.Module):
         visible = torch.cat([prompt_valid] + present + [torch.ones(B, N, dtype=torch.bool)], dim=1)
         mask = visible[:, None, None, :]
         x = self.tok_emb(ids) + self.spatial_emb.weight[None]
+        x = x + (time == BACKGROUND).to(x.dtype)[:, None, None] * self.background_type
         rope = self._rope(time)
         for li, blk in enumerate(self.blocks):
             keys = [prompt_kv[li][0]] + [c[li][0] for c, _ in contexts]

@@ -179,9 +179,10 @@ def evaluate(gen, prompts: list[str], seeds: list[int], seconds: float = 4.0, lo
         for i in range(0, len(prompts), batch):
             chunk = prompts[i:i + batch]
             ids = [conditioning(p, seed * 100003 + i + k) for k, p in enumerate(chunk)]
-            grids = sample_tokens(gen.model, ids, n_frames, seed * 100003 + i, sampling)
-            for p, g in zip(chunk, grids):
-                frames = gen.tokenizer.decode(g)
+            grids, bgs = sample_tokens(gen.model, ids, n_frames, seed * 100003 + i, sampling,
+                                       return_background=True)
+            for p, g, bg in zip(chunk, grids, bgs):
+                frames = gen.tokenizer.render(bg, g)
                 scores.append(score_clip(frames, p))
                 if log:
                     log(f"[{len(scores)}/{len(prompts) * len(seeds)}] {p} seed={seed} -> "
@@ -197,8 +198,8 @@ def evaluate(gen, prompts: list[str], seeds: list[int], seconds: float = 4.0, lo
 
 
 def tokenizer_ceiling(gen, prompts: list[str], seconds: float = 4.0, seed: int = 3) -> dict:
-    """The same scorer on ground-truth renders of the prompts passed through the tokenizer
-    (encode + decode): the best adherence any transformer could reach with this tokenizer."""
+    """The same scorer on ground-truth renders of the prompts and on their layers passed through
+    the tokenizer (encode + render): the best adherence any transformer could reach with it."""
     rng = np.random.default_rng(seed)
     n = gen.frames_for(seconds)
     raw, rec = [], []
@@ -206,9 +207,11 @@ def tokenizer_ceiling(gen, prompts: list[str], seconds: float = 4.0, seed: int =
         a = D.parse_prompt(p)
         sc = D.scene_from_words(a["colour"], a["shape"], a["direction"], "moving", a["texture"],
                                 a["bg_colour"], rng)
-        frames = D.render(sc, n)
-        raw.append(score_clip(frames, p))
-        rec.append(score_clip(gen.tokenizer.decode(gen.tokenizer.encode(frames)), p))
+        bg = np.clip(np.rint(D.render_background(sc)), 0, 255).astype(np.uint8)
+        cov = D.object_coverage(sc, n)
+        raw.append(score_clip(D.render(sc, n), p))
+        tok = gen.tokenizer
+        rec.append(score_clip(tok.render(tok.encode_background(bg[None])[0], tok.encode_objects(sc.rgb, cov)), p))
     return {"ground_truth": summarise(raw), "through_tokenizer": summarise(rec)}
 
 

@@ -1,6 +1,14 @@
-"""Frame tokenizer: a small convolutional autoencoder with a finite-scalar-quantised bottleneck (FSQ,
-Mentzer et al. 2023) turning each 64x64 RGB frame into a 16x16 grid of discrete tokens
-(codebook of 8*5*5*5 = 1000 codes).
+"""Layered frame tokenizer: a small convolutional autoencoder with a finite-scalar-quantised bottleneck
+(FSQ, Mentzer et al. 2023) turning a 64x64 RGBA layer into a 16x16 grid of discrete tokens (codebook
+of 8*5*5*5 = 1000 codes).
+
+A clip is tokenised as layers: one background layer (the static scene, alpha 1) and, per frame, an
+object layer (the moving object's colour, premultiplied by its coverage; empty elsewhere). A frame
+is the object layer composited over the background. Why layers: tokenised as whole frames, an
+object patch's code depended on the background beneath it and a patch the object left had to be
+re-invented from the background's many codes; the transformer then let objects smear and grow
+(measured, BENCHMARKS.md). In the object layer a patch the object left is one code, "empty", and an
+object patch's code depends on the object alone.
 
 FSQ instead of a learned VQ codebook: no codebook collapse, no commitment loss or EMA updates,
 every code reachable; measured on this data it trains stably in a few CPU minutes.
@@ -15,6 +23,7 @@ import torch.nn.functional as F
 LEVELS = (8, 5, 5, 5)
 CODEBOOK_SIZE = int(np.prod(LEVELS))
 GRID = 16  # tokens per side (4x4 pixel patches)
+CHANNELS = 4  # premultiplied RGB + alpha, each mapped to [-1, 1]
 
 
 class FSQ(nn.Module):
@@ -71,7 +80,8 @@ class PointRes(nn.Module):
 
 
 class FrameTokenizer(nn.Module):
-    """64x64x3 uint8 frames <-> (16, 16) int64 token grids (one token per 4x4 pixel patch)."""
+    """64x64 RGBA layers <-> (16, 16) int64 token grids (one token per 4x4 pixel patch); a frame is
+    decoded from a background grid and an object-layer grid (`render`)."""
 
     def __init__(self, ch: int = 32):
         super().__init__()
@@ -83,7 +93,7 @@ class FrameTokenizer(nn.Module):
         # same tokens in every frame and only the patches the object touches change (a wide
         # receptive field made ~28% of tokens flicker whenever the object moved elsewhere).
         self.enc = nn.Sequential(
-            nn.Conv2d(3, c1, 2, 2),  # 32
+            nn.Conv2d(CHANNELS, c1, 2, 2),  # 32
             nn.SiLU(),
             nn.Conv2d(c1, c1, 1),
             nn.SiLU(),
@@ -101,11 +111,11 @@ class FrameTokenizer(nn.Module):
             ResBlock(c1),
             nn.ConvTranspose2d(c1, c1, 4, 2, 1),  # 64
             nn.SiLU(),
-            nn.Conv2d(c1, 3, 3, padding=1),
+            nn.Conv2d(c1, CHANNELS, 3, padding=1),
         )
         self.fsq = FSQ()
 
-    # float tensors in [-1, 1], (B, 3, 64, 64)
+    # float tensors in [-1, 1], (B, 4, 64, 64)
     def quantise(self, x: torch.Tensor) -> torch.Tensor:
         z = self.enc(x).permute(0, 2, 3, 1)  # B, 16, 16, d
         return self.fsq(z)
@@ -117,32 +127,51 @@ class FrameTokenizer(nn.Module):
         return self.decode_codes(self.quantise(x))
 
     @torch.no_grad()
-    def encode(self, frames_uint8: np.ndarray, batch: int = 256) -> np.ndarray:
-        """(N, 64, 64, 3) uint8 -> (N, 16, 16) int64 token ids."""
-        out = []
-        for i in range(0, len(frames_uint8), batch):
-            x = to_tensor(frames_uint8[i:i + batch])
-            out.append(self.fsq.codes_to_indices(self.quantise(x)))
+    def encode(self, layers: torch.Tensor, batch: int = 256) -> np.ndarray:
+        """(N, 4, 64, 64) layer tensors (`background_layer`, `object_layer`) -> (N, 16, 16) int64 ids."""
+        out = [self.fsq.codes_to_indices(self.quantise(layers[i:i + batch])) for i in range(0, len(layers), batch)]
         return torch.cat(out).numpy() if out else np.zeros((0, GRID, GRID), np.int64)
 
+    def encode_background(self, backgrounds_uint8: np.ndarray) -> np.ndarray:
+        """(N, 64, 64, 3) uint8 backgrounds -> (N, 16, 16) ids."""
+        return self.encode(background_layer(backgrounds_uint8))
+
+    def encode_objects(self, rgb, coverage: np.ndarray) -> np.ndarray:
+        """Object layers of colour rgb (3,) or (N, 3) and alpha coverage (N, 64, 64) -> (N, 16, 16) ids."""
+        return self.encode(object_layer(rgb, coverage))
+
     @torch.no_grad()
-    def decode(self, tokens: np.ndarray | torch.Tensor, batch: int = 256) -> np.ndarray:
-        """(N, 16, 16) token ids -> (N, 64, 64, 3) uint8."""
+    def decode(self, tokens: np.ndarray | torch.Tensor, batch: int = 256) -> torch.Tensor:
+        """(N, 16, 16) ids -> (N, 4, 64, 64) layers in [-1, 1]."""
         t = torch.as_tensor(np.asarray(tokens), dtype=torch.int64)
-        out = []
-        for i in range(0, len(t), batch):
-            y = self.decode_codes(self.fsq.indices_to_codes(t[i:i + batch]))
-            out.append(to_uint8(y))
-        return np.concatenate(out) if out else np.zeros((0, 64, 64, 3), np.uint8)
+        out = [self.decode_codes(self.fsq.indices_to_codes(t[i:i + batch])) for i in range(0, len(t), batch)]
+        return torch.cat(out) if out else torch.zeros((0, CHANNELS, 64, 64))
+
+    def render(self, background: np.ndarray, objects: np.ndarray) -> np.ndarray:
+        """A background grid (16, 16) and object-layer grids (T, 16, 16) -> uint8 frames (T, 64, 64, 3)."""
+        return composite(self.decode(np.asarray(background)[None]), self.decode(objects))
 
 
-def to_tensor(frames_uint8: np.ndarray) -> torch.Tensor:
-    x = torch.from_numpy(np.ascontiguousarray(frames_uint8)).to(torch.float32)
-    return x.permute(0, 3, 1, 2) / 127.5 - 1.0
+def background_layer(backgrounds_uint8: np.ndarray) -> torch.Tensor:
+    """(N, 64, 64, 3) uint8 -> (N, 4, 64, 64): the colours, alpha 1."""
+    x = torch.from_numpy(np.ascontiguousarray(backgrounds_uint8)).to(torch.float32).permute(0, 3, 1, 2)
+    return torch.cat([x / 127.5 - 1.0, torch.ones_like(x[:, :1])], dim=1)
 
 
-def to_uint8(y: torch.Tensor) -> np.ndarray:
-    y = ((y.clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
+def object_layer(rgb, coverage: np.ndarray) -> torch.Tensor:
+    """Colour rgb (3,) or (N, 3) uint8 and coverage (N, 64, 64) in [0, 1] -> (N, 4, 64, 64): the
+    colour premultiplied by the coverage, then the coverage (an empty layer is all -1)."""
+    a = torch.from_numpy(np.ascontiguousarray(coverage, dtype=np.float32))[:, None]
+    col = torch.as_tensor(np.asarray(rgb, dtype=np.float32)).reshape(-1, 3, 1, 1)
+    return torch.cat([col * a / 127.5 - 1.0, a * 2.0 - 1.0], dim=1)
+
+
+def composite(background: torch.Tensor, objects: torch.Tensor) -> np.ndarray:
+    """Decoded layers: background (1 or T, 4, 64, 64), objects (T, 4, 64, 64) -> uint8 (T, 64, 64, 3)."""
+    bg = (background[:, :3].clamp(-1, 1) + 1.0) * 127.5
+    premul = (objects[:, :3].clamp(-1, 1) + 1.0) * 127.5
+    alpha = ((objects[:, 3:].clamp(-1, 1) + 1.0) / 2.0)
+    y = (premul + (1.0 - alpha) * bg).clamp(0, 255).round().to(torch.uint8)
     return y.permute(0, 2, 3, 1).contiguous().numpy()
 
 

@@ -3,11 +3,11 @@
     python -m provchain.generator.train --out provchain/generator/weights
 
 Stages (all seeded, fixed step counts, fixed thread count => the same file on a given machine):
-  1. tokenizer: FSQ autoencoder on random rendered frames;
-  2. dataset: render training clips (held-out triples excluded) and tokenise them once;
-  3. transformer: masked prediction of frame t from the prompt and frames t-2, t-1, the loss
-     weighted toward tokens that change from the previous frame (the copy-the-last-frame pitfall)
-     and toward the object.
+  1. tokenizer: FSQ autoencoder on the layers of random rendered frames (background, object);
+  2. dataset: render training clips (held-out triples excluded) and tokenise their layers once;
+  3. transformer: masked prediction of the background layer from the prompt, and of frame t's
+     object layer from the prompt and frames t-2, t-1; the loss weighted toward tokens that change
+     from the previous frame (the copy-the-last-frame pitfall) and toward the object.
 Writes <out>/generator.safetensors (tokenizer + transformer + config in the header metadata) and
 <out>/train_meta.json (timings, losses, PSNR) which bench/generator.py reads.
 """
@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from . import data as D
-from .tokenizer import GRID, FrameTokenizer, psnr, to_tensor
+from .tokenizer import GRID, FrameTokenizer, background_layer, object_layer, psnr
 
 
 def log(msg: str) -> None:
@@ -41,6 +41,7 @@ def cosine_lr(step: int, total: int, peak: float, warmup: int) -> float:
 
 
 def train_tokenizer(steps: int, seed: int, batch: int = 16, lr: float = 1e-3, ch: int = 32):
+    """Each step: batch/2 random frames, as their background and object layers (batch layers)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     tok = FrameTokenizer(ch)
@@ -49,9 +50,10 @@ def train_tokenizer(steps: int, seed: int, batch: int = 16, lr: float = 1e-3, ch
     for step in range(steps):
         for g in opt.param_groups:
             g["lr"] = cosine_lr(step, steps, lr, 50)
-        frames, masks = D.random_frames(rng, batch)
-        x = to_tensor(frames)
-        w = 1.0 + 9.0 * torch.from_numpy(masks)[:, None]
+        bgs, cols, covs = D.random_layers(rng, batch // 2)
+        x = torch.cat([background_layer(bgs), object_layer(cols, covs)])
+        cov = torch.from_numpy(covs)[:, None]
+        w = torch.cat([torch.ones_like(cov), 1.0 + 9.0 * (cov > 0).float()])  # the object's pixels count most
         y = tok(x)
         loss = (((y - x) ** 2) * w).mean() + 0.5 * ((y - x).abs() * w).mean()
         opt.zero_grad(set_to_none=True)
@@ -65,10 +67,13 @@ def train_tokenizer(steps: int, seed: int, batch: int = 16, lr: float = 1e-3, ch
 
 
 def eval_tokenizer(tok: FrameTokenizer, n: int = 512, seed: int = 12345) -> dict:
+    """PSNR of frames rebuilt from their tokenised layers, against the frames as rendered."""
     rng = np.random.default_rng(seed)
-    frames, masks = D.random_frames(rng, n)
-    rec = tok.decode(tok.encode(frames))
-    obj = masks > 0.5
+    bgs, cols, covs = D.random_layers(rng, n)
+    frames = np.stack([D.composite(b.astype(np.float32), c, m[None])[0] for b, c, m in zip(bgs, cols, covs)])
+    bg_ids, obj_ids = tok.encode_background(bgs), tok.encode_objects(cols, covs)
+    rec = np.concatenate([tok.render(b, o[None]) for b, o in zip(bg_ids, obj_ids)])
+    obj = covs > 0.5
     diff = (frames.astype(np.float64) - rec.astype(np.float64)) ** 2
     obj_mse = float(diff[obj].mean())
     return {
@@ -79,43 +84,52 @@ def eval_tokenizer(tok: FrameTokenizer, n: int = 512, seed: int = 12345) -> dict
 
 
 def build_dataset(tok: FrameTokenizer, n_clips: int, seed: int) -> dict:
-    """Render + tokenise whole training clips (MAX_FRAMES frames) once. Returns numpy arrays:
-    tokens (n, T, N) int16, obj (n, T, N) bool (the object touches the patch), prompts (n, P)."""
+    """Render + tokenise the layers of whole training clips (MAX_FRAMES frames) once. Returns numpy
+    arrays: tokens (n, T, N) int16 (object layers), background (n, N) int16, obj (n, T, N) bool (the
+    object touches the patch), prompts (n, P), empty () int16 (the id of an empty object patch)."""
     from .model import latent_ids, pad_prompt, tokenize_prompt
 
     T, g = D.MAX_FRAMES, GRID
     p = D.SIZE // g
     n_tok = np.empty((n_clips, T, g * g), np.int16)
     n_obj = np.empty((n_clips, T, g * g), bool)
+    n_bg = np.empty((n_clips, g * g), np.int16)
     prompts = np.empty((n_clips, len(pad_prompt([]))), np.int64)
     rng = np.random.default_rng(seed)
     t0 = time.time()
     for i in range(n_clips):
         scene = D.sample_scene(rng, "train", caption_dropout=0.1)
-        frames, masks = D.render(scene, T, 0, with_masks=True)
-        n_obj[i] = masks.reshape(T, g, p, g, p).max(axis=(2, 4)).reshape(T, -1) > 0.05
-        n_tok[i] = tok.encode(frames).reshape(T, -1)
+        cov = D.object_coverage(scene, T)
+        n_obj[i] = cov.reshape(T, g, p, g, p).max(axis=(2, 4)).reshape(T, -1) > 0.05
+        n_tok[i] = tok.encode_objects(scene.rgb, cov).reshape(T, -1)
+        bg = np.clip(np.rint(D.render_background(scene)), 0, 255).astype(np.uint8)
+        n_bg[i] = tok.encode_background(bg[None]).reshape(-1)
         prompts[i] = pad_prompt(tokenize_prompt(scene.caption) + latent_ids(scene.latent))
         if i % 250 == 0:
             log(f"dataset {i}/{n_clips} ({time.time() - t0:.0f}s)")
-    return {"tokens": n_tok, "obj": n_obj, "prompts": prompts}
+    empty = tok.encode_objects((0, 0, 0), np.zeros((1, D.SIZE, D.SIZE), np.float32))
+    return {"tokens": n_tok, "background": n_bg, "obj": n_obj, "prompts": prompts,
+            "empty": np.int16(empty[0, 0, 0])}
 
 
 def make_batch(ds: dict, rng: np.random.Generator, batch: int, context: int, w_change: float,
                w_object: float):
-    """Random (clip, frame t) targets with a MaskGIT mask: a cosine-distributed share of frame t's
+    """Random (clip, frame t) targets with a MaskGIT mask: a cosine-distributed share of the target's
     slots is hidden and only those carry loss, weighted toward the slots that differ from frame t-1
-    and the slots the object touches (copying the last frame is the easy, wrong answer).
-    Frame 0 and frame 1 (with no or one context frame) are oversampled: they decide the clip."""
-    from .model import MASK
+    (from an empty layer for frame 0) and the slots the object touches (copying the last frame is
+    the easy, wrong answer). t = -1 is the background layer (no context frames). The background,
+    frame 0 and frame 1 are oversampled: they decide the clip."""
+    from .model import BACKGROUND, MASK
 
     n, T, N = ds["tokens"].shape
     idx = rng.integers(0, n, size=batch)
     u = rng.random(batch)
-    t = np.where(u < 0.25, 0, np.where(u < 0.4, 1, rng.integers(2, T, size=batch)))
-    target = torch.from_numpy(ds["tokens"][idx, t].astype(np.int64))
+    t = np.where(u < 0.1, BACKGROUND, np.where(u < 0.3, 0, np.where(u < 0.4, 1, rng.integers(2, T, size=batch))))
+    is_bg = t == BACKGROUND
+    target = np.where(is_bg[:, None], ds["background"][idx], ds["tokens"][idx, np.maximum(t, 0)])
+    target = torch.from_numpy(target.astype(np.int64))
     ctx = np.stack([ds["tokens"][idx, np.maximum(t - c, 0)] for c in range(context, 0, -1)], 1).astype(np.int64)
-    prev = torch.from_numpy(ctx[:, -1].copy())  # frame t-1 as rendered, before the corruption below
+    prev = torch.from_numpy(np.where((t >= 1)[:, None], ctx[:, -1], int(ds["empty"])))  # before corruption
     # the model's own frames carry small errors; teach it to mend them rather than copy and grow them:
     # in half the examples ~3% of context slots take a code from elsewhere in the same frame
     corrupt = (rng.random(ctx.shape) < 0.03) & (rng.random((batch, 1, 1)) < 0.5)
@@ -129,8 +143,8 @@ def make_batch(ds: dict, rng: np.random.Generator, batch: int, context: int, w_c
     rank = np.argsort(np.argsort(rng.random((batch, N)), axis=1), axis=1)
     hidden = torch.from_numpy(rank < n_mask[:, None])
     inp = torch.where(hidden, torch.full_like(target, MASK), target)
-    changed = (target != prev) & torch.from_numpy(t >= 1)[:, None]
-    obj = torch.from_numpy(ds["obj"][idx, t])
+    changed = (target != prev) & torch.from_numpy(~is_bg)[:, None]
+    obj = torch.from_numpy(ds["obj"][idx, np.maximum(t, 0)] & ~is_bg[:, None])
     w = (1.0 + (w_change - 1.0) * changed.float() + (w_object - 1.0) * obj.float()) * hidden.float()
     return (torch.from_numpy(ds["prompts"][idx]), torch.from_numpy(ctx), present, inp,
             torch.from_numpy(t.astype(np.int64)), target, w)
@@ -196,7 +210,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--tok-steps", type=int, default=1500)
     ap.add_argument("--clips", type=int, default=1500)
-    ap.add_argument("--steps", type=int, default=2500)
+    ap.add_argument("--steps", type=int, default=3500)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--w-change", type=float, default=5.0)
@@ -239,7 +253,7 @@ def main(argv=None) -> int:
 
     t0 = time.time()
     tok_digest = hashlib.sha256(b"".join(v.numpy().tobytes() for v in tok.state_dict().values())).hexdigest()
-    cache = (os.path.join(args.dataset_cache, f"ds-{tok_digest[:16]}-{args.clips}-{args.seed}.npz")
+    cache = (os.path.join(args.dataset_cache, f"ds3-{tok_digest[:16]}-{args.clips}-{args.seed}.npz")
              if args.dataset_cache else None)
     if cache and os.path.exists(cache):
         with np.load(cache) as z:

@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 
 from provchain.generator import data as D  # noqa: E402
 from provchain.generator.model import (  # noqa: E402
-    MASK, GenConfig, VideoTransformer, pad_prompt, tokenize_prompt)
+    BACKGROUND, MASK, GenConfig, VideoTransformer, pad_prompt, tokenize_prompt)
 from provchain.generator.sample import DEFAULT_SAMPLING, Generator, sample_tokens, still_masked  # noqa: E402
 from provchain.generator.tokenizer import CODEBOOK_SIZE, FSQ, GRID, FrameTokenizer  # noqa: E402
 
@@ -47,25 +47,47 @@ def test_fsq_index_roundtrip_all_codes():
 
 def test_tokenizer_shapes_and_token_roundtrip():
     tok = FrameTokenizer(ch=8).eval()
-    frames = D.render(D.sample_scene(np.random.default_rng(0)), 3)
-    ids = tok.encode(frames)
-    assert ids.shape == (3, GRID, GRID) and ids.min() >= 0 and ids.max() < CODEBOOK_SIZE
-    rec = tok.decode(ids)
+    scene = D.sample_scene(np.random.default_rng(0))
+    bg = np.clip(np.rint(D.render_background(scene)), 0, 255).astype(np.uint8)
+    cov = D.object_coverage(scene, 3)
+    ids = tok.encode_objects(scene.rgb, cov)
+    bg_ids = tok.encode_background(bg[None])
+    for grid in (ids, bg_ids):
+        assert grid.shape[1:] == (GRID, GRID) and grid.min() >= 0 and grid.max() < CODEBOOK_SIZE
+    assert ids.shape[0] == 3 and bg_ids.shape[0] == 1
+    rec = tok.render(bg_ids[0], ids)
     assert rec.shape == (3, 64, 64, 3) and rec.dtype == np.uint8
     # decoding then re-encoding the decoder's own codes is stable for the quantiser
     assert np.array_equal(tok.fsq.codes_to_indices(tok.fsq.indices_to_codes(torch.from_numpy(ids))).numpy(), ids)
 
 
+def test_compositing_layers_gives_the_rendered_frames():
+    """The layers the tokenizer is trained on composite back to exactly the frames `render` draws."""
+    from provchain.generator.tokenizer import background_layer, composite, object_layer
+
+    scene = D.sample_scene(np.random.default_rng(4))
+    frames = D.render(scene, 5)
+    bg = D.render_background(scene)
+    cov = D.object_coverage(scene, 5)
+    exact = composite(background_layer(np.clip(np.rint(bg), 0, 255).astype(np.uint8)[None]),
+                      object_layer(scene.rgb, cov))
+    assert np.abs(exact.astype(int) - frames.astype(int)).max() <= 1  # the background rounded once more
+    empty = object_layer((0, 0, 0), np.zeros((1, 64, 64), np.float32))
+    assert torch.all(empty == -1)
+
+
 def test_tokenizer_is_patch_local():
-    """A change inside one 4x4 patch changes that patch's token only (a static background keeps its
-    tokens while the object moves elsewhere)."""
+    """A change inside one 4x4 patch changes that patch's token only (an object layer is "empty"
+    wherever the object is not, whatever happens elsewhere)."""
+    from provchain.generator.tokenizer import background_layer
+
     tok = FrameTokenizer(ch=8).eval()
     frame = D.render(D.sample_scene(np.random.default_rng(1)), 1)
     alt = frame.copy()
     alt[0, 20:24, 40:44] = 255 - alt[0, 20:24, 40:44]
     with torch.no_grad():
-        za = tok.enc(torch.from_numpy(frame).permute(0, 3, 1, 2).float())
-        zb = tok.enc(torch.from_numpy(alt).permute(0, 3, 1, 2).float())
+        za = tok.enc(background_layer(frame))
+        zb = tok.enc(background_layer(alt))
     differs = (za - zb).abs().sum(1)[0] > 0
     assert differs[5, 10] and int(differs.sum()) == 1
 
@@ -76,19 +98,25 @@ def test_shipped_tokenizer_quality():
 
     if not os.path.exists(WEIGHTS_FILE):
         pytest.skip("no shipped weights")
-    gen = load_model()
-    frames, _ = D.random_frames(np.random.default_rng(1), 32)
-    assert psnr(frames, gen.tokenizer.decode(gen.tokenizer.encode(frames))) > 24.0
+    tok = load_model().tokenizer
+    bgs, cols, covs = D.random_layers(np.random.default_rng(1), 32)
+    frames = np.stack([D.composite(b.astype(np.float32), c, m[None])[0] for b, c, m in zip(bgs, cols, covs)])
+    rec = np.concatenate([tok.render(b, o[None]) for b, o in
+                          zip(tok.encode_background(bgs), tok.encode_objects(cols, covs))])
+    assert psnr(frames, rec) > 24.0
+    # one code means "no object here", whatever the object's colour
+    empty = tok.encode_objects(cols, np.zeros_like(covs))
+    assert len(np.unique(empty)) == 1
 
 
 def test_model_output_shapes():
     m = small_model()
-    B = 3
+    B = 4
     ctx = torch.randint(0, CODEBOOK_SIZE, (B, 2, N))
     ids = torch.full((B, N), MASK)
-    present = torch.tensor([[False, False], [False, True], [True, True]])
+    present = torch.tensor([[False, False], [False, False], [False, True], [True, True]])
     with torch.no_grad():
-        logits = m(prompt_tensor(B=B), ctx, present, ids, torch.tensor([0, 1, 5]))
+        logits = m(prompt_tensor(B=B), ctx, present, ids, torch.tensor([BACKGROUND, 0, 1, 5]))
     assert logits.shape == (B, N, CODEBOOK_SIZE)
 
 
@@ -110,6 +138,10 @@ def test_context_frames_matter_and_absent_ones_do_not():
         other_prompt = m(prompt_tensor("a red circle bouncing right to left over a striped green background"),
                          ctx, present, ids, t)
         assert not torch.allclose(other_prompt, base)  # word order matters
+        # the background target is not frame 0: same inputs, different question
+        none = torch.tensor([[False, False]])
+        assert not torch.allclose(m(prompt_tensor(), ctx, none, ids, torch.tensor([BACKGROUND])),
+                                  m(prompt_tensor(), ctx, none, ids, torch.tensor([0])))
 
 
 def test_future_frames_never_influence_past_ones():
@@ -126,18 +158,21 @@ def test_future_frames_never_influence_past_ones():
 def test_kv_cache_decoding_matches_full_recomputation():
     m = small_model()
     ids = tokenize_prompt(PROMPT)
-    a, la = sample_tokens(m, ids, 4, seed=3, use_cache=True, return_logits=True)
-    b, lb = sample_tokens(m, ids, 4, seed=3, use_cache=False, return_logits=True)
-    assert np.array_equal(a, b)
+    a, bg, la = sample_tokens(m, ids, 4, seed=3, use_cache=True, return_background=True, return_logits=True)
+    b, bg2, lb = sample_tokens(m, ids, 4, seed=3, use_cache=False, return_background=True, return_logits=True)
+    assert np.array_equal(a, b) and np.array_equal(bg, bg2)
     s0, s1, s2 = DEFAULT_SAMPLING.steps
-    assert len(la) == len(lb) == s0 + s1 + 2 * s2
+    assert len(la) == len(lb) == s0 + s0 + s1 + 2 * s2  # background, frames 0..3
     assert all(torch.allclose(x, y, atol=1e-5, rtol=1e-5) for x, y in zip(la, lb))
     # the first step of frame 3 (all slots MASK) equals one training-style forward pass from scratch
     grids = torch.from_numpy(a).reshape(4, N)
     with torch.no_grad():
         full = m(torch.tensor([pad_prompt(ids)]), grids[None, 1:3], torch.tensor([[True, True]]),
                  torch.full((1, N), MASK), torch.tensor([3]))
-    assert torch.allclose(full, la[s0 + s1 + s2], atol=1e-5, rtol=1e-5)
+        first = m(torch.tensor([pad_prompt(ids)]), grids[None, 1:3], torch.tensor([[False, False]]),
+                  torch.full((1, N), MASK), torch.tensor([BACKGROUND]))
+    assert torch.allclose(full, la[s0 + s0 + s1 + s2], atol=1e-5, rtol=1e-5)
+    assert torch.allclose(first, la[0], atol=1e-5, rtol=1e-5)  # the background layer comes first
 
 
 def test_decode_schedule():
@@ -216,3 +251,46 @@ def test_training_is_reproducible(tmp_path):
         assert train.main(args) == 0
         digests.append((out / "generator.safetensors").read_bytes())
     assert digests[0] == digests[1]
+
+
+def _toy_dataset(clips=3):
+    from provchain.generator import train
+
+    torch.manual_seed(0)
+    tok = FrameTokenizer(ch=8).eval()
+    with torch.no_grad():  # random weights large enough that different patches get different codes
+        for p in tok.parameters():
+            p.normal_(0, 0.3)
+    return train.build_dataset(tok, clips, seed=1)
+
+
+def test_dataset_layers():
+    ds = _toy_dataset()
+    bg, tokens, obj, empty = ds["background"], ds["tokens"], ds["obj"], int(ds["empty"])
+    assert bg.shape == (3, N) and tokens.shape[2] == N
+    # away from the object every object-layer patch is the one "empty" code
+    # (a patch the object grazes by under 5 % is not counted as the object's but may differ)
+    assert (tokens[~obj] == empty).mean() > 0.99
+    assert (tokens[obj] != empty).mean() > 0.5
+
+
+def test_batches_ask_for_the_background_with_no_context_and_frames_with_it():
+    from provchain.generator import train
+
+    ds = _toy_dataset()
+    prompt, ctx, present, inp, t, target, w = train.make_batch(ds, np.random.default_rng(0), 200, 2, 5.0, 3.0)
+    assert ctx.shape == (200, 2, N) and present.shape == (200, 2)
+    is_bg = t == BACKGROUND
+    assert 0 < int(is_bg.sum()) < 100 and int((t == 0).sum()) > 0
+    assert not present[is_bg].any()  # the background is drawn from the prompt alone
+    assert torch.equal(present[~is_bg, 1], t[~is_bg] >= 1) and torch.equal(present[~is_bg, 0], t[~is_bg] >= 2)
+    clip_bg = torch.from_numpy(ds["background"].astype(np.int64))
+    for i in torch.nonzero(is_bg)[:, 0]:
+        assert any(torch.equal(target[i], b) for b in clip_bg)
+    # loss only on hidden slots; frame 0's object slots (changed from an empty layer) weigh more
+    assert torch.all(w[inp != MASK] == 0)
+    f0 = (t == 0) & (inp == MASK).all(1)
+    assert f0.any()
+    i = int(torch.nonzero(f0)[0])
+    changed = target[i] != int(ds["empty"])
+    assert changed.any() and torch.all(w[i][changed] > w[i][~changed].max())
