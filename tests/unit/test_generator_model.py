@@ -294,3 +294,20 @@ def test_batches_ask_for_the_background_with_no_context_and_frames_with_it():
     i = int(torch.nonzero(f0)[0])
     changed = target[i] != int(ds["empty"])
     assert changed.any() and torch.all(w[i][changed] > w[i][~changed].max())
+
+
+def test_shipped_generator_follows_prompts():
+    """The shipped weights draw what training prompts ask for: colour, shape and direction (the
+    scorer of BENCHMARKS.md; one clip of four may miss, sampling is seeded but CPUs differ)."""
+    from provchain.generator import score as S
+    from provchain.generator.sample import WEIGHTS_FILE, load_model
+
+    if not os.path.exists(WEIGHTS_FILE):
+        pytest.skip("no shipped weights")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        res = S.evaluate(load_model(), S.train_prompts(4, seed=5), [0], seconds=3.0, batch=4)
+    finally:
+        torch.set_num_threads(threads)
+    assert res["moving"] == 1.0 and res["adherence"] >= 0.75, res["per_clip"]
