@@ -97,7 +97,7 @@ def still_masked(n_tokens: int, steps: int) -> list[int]:
 
 
 def _decode_frame(model: VideoTransformer, prompt_mem, contexts, time: torch.Tensor, temperature: float,
-                  n_steps: int, sampling: Sampling, gen: torch.Generator, prompt_ids_for_reference=None,
+                  top_k: int, n_steps: int, gen: torch.Generator, prompt_ids_for_reference=None,
                   all_logits: list | None = None) -> torch.Tensor:
     """Decide one frame's (B, N) tokens: every slot starts as MASK; at each refinement step every
     undecided slot is sampled and the most confident samples are kept (cosine schedule)."""
@@ -110,7 +110,7 @@ def _decode_frame(model: VideoTransformer, prompt_mem, contexts, time: torch.Ten
         logits = model.predict(mem, contexts, ids, time)
         if all_logits is not None:
             all_logits.append(logits.clone())
-        pick = _sample_from_logits(logits.reshape(B * N, -1), temperature, sampling.top_k, gen).view(B, N)
+        pick = _sample_from_logits(logits.reshape(B * N, -1), temperature, top_k, gen).view(B, N)
         conf = torch.log_softmax(logits, -1).gather(-1, pick[..., None])[..., 0]
         conf = conf.masked_fill(decided, float("inf"))
         keep = torch.topk(conf, N - left, dim=1).indices
@@ -154,7 +154,7 @@ def sample_tokens(model: VideoTransformer, prompt_ids, n_frames: int, seed: int,
     yes = torch.ones(B, dtype=torch.bool)
     bg_time = torch.full((B,), BACKGROUND, dtype=torch.int64)
     background = _decode_frame(model, prompt_mem, [absent] * C, bg_time, sampling.first_frame_temperature,
-                               sampling.steps[0], sampling, gen, reference, all_logits)
+                               sampling.top_k, sampling.steps[0], gen, reference, all_logits)
     frames: list[torch.Tensor] = []
     cached: dict[int, list] = {}
     for t in range(n_frames):
@@ -168,7 +168,8 @@ def sample_tokens(model: VideoTransformer, prompt_ids, n_frames: int, seed: int,
                 contexts.append((kv, yes))
         temp = sampling.first_frame_temperature if t == 0 else sampling.temperature
         n_steps = sampling.steps[min(t, len(sampling.steps) - 1)]
-        ids = _decode_frame(model, prompt_mem, contexts, time, temp, n_steps, sampling, gen, reference, all_logits)
+        ids = _decode_frame(model, prompt_mem, contexts, time, temp, sampling.top_k, n_steps, gen, reference,
+                            all_logits)
         frames.append(ids)
         if use_cache:
             cached[t] = model.encode_frame(ids, time)
