@@ -93,7 +93,7 @@ def main() -> int:
     print(f"smallest window distance (mean of {WINDOW_SAMPLES} samples, 256 bits; match needs <= {WINDOW_DIST}): "
           f"same prompt, other seed {min(same_prompt, default=np.nan):.1f}; "
           f"other prompt {min(other_prompt, default=np.nan):.1f}")
-    for p, i in zip(prompts, range(len(prompts))):
+    for i, p in enumerate(prompts):
         print(f"  p{i}: {p}")
     return 1 if wrong else 0
 

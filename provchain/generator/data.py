@@ -250,11 +250,17 @@ def object_coverage(scene: Scene, n_frames: int, start: int = 0) -> np.ndarray:
     return np.stack([shape_coverage(scene.shape, float(cx), float(cy), scene.radius) for cx, cy in traj])
 
 
+def background_uint8(scene: Scene) -> np.ndarray:
+    """The background layer as a uint8 (64, 64, 3) image."""
+    return np.clip(np.rint(render_background(scene)), 0, 255).astype(np.uint8)
+
+
 def composite(background: np.ndarray, rgb, coverage: np.ndarray) -> np.ndarray:
-    """uint8 frames (n, 64, 64, 3): the object layer (colour rgb, alpha coverage (n, 64, 64)) over
-    the background (64, 64, 3) float."""
-    col = np.asarray(rgb, dtype=np.float32)
-    img = background[None] * (1 - coverage[..., None]) + col * coverage[..., None]
+    """uint8 frames (n, 64, 64, 3): object layers (colour rgb (3,) or (n, 3), alpha coverage
+    (n, 64, 64)) over the background, one (64, 64, 3) for all or (n, 64, 64, 3), float."""
+    bg = background if background.ndim == 4 else background[None]
+    col = np.asarray(rgb, dtype=np.float32).reshape(-1, 1, 1, 3)
+    img = bg * (1 - coverage[..., None]) + col * coverage[..., None]
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
@@ -339,14 +345,8 @@ def random_layers(rng: np.random.Generator, n: int):
     for i in range(n):
         scene = sample_scene(rng, "any")
         t = int(rng.integers(0, MAX_FRAMES))
-        bgs[i] = np.clip(np.rint(render_background(scene)), 0, 255).astype(np.uint8)
+        bgs[i] = background_uint8(scene)
         cols[i] = scene.rgb
         covs[i] = object_coverage(scene, 1, t)[0]
     return bgs, cols, covs
 
-
-def random_frames(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """n independent frames of random scenes at random times, composited, and their coverages."""
-    bgs, cols, covs = random_layers(rng, n)
-    frames = np.stack([composite(b.astype(np.float32), c, m[None])[0] for b, c, m in zip(bgs, cols, covs)])
-    return frames, covs

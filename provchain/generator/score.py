@@ -207,11 +207,10 @@ def tokenizer_ceiling(gen, prompts: list[str], seconds: float = 4.0, seed: int =
         a = D.parse_prompt(p)
         sc = D.scene_from_words(a["colour"], a["shape"], a["direction"], "moving", a["texture"],
                                 a["bg_colour"], rng)
-        bg = np.clip(np.rint(D.render_background(sc)), 0, 255).astype(np.uint8)
-        cov = D.object_coverage(sc, n)
         raw.append(score_clip(D.render(sc, n), p))
         tok = gen.tokenizer
-        rec.append(score_clip(tok.render(tok.encode_background(bg[None])[0], tok.encode_objects(sc.rgb, cov)), p))
+        rec.append(score_clip(tok.render(tok.encode_background(D.background_uint8(sc)[None])[0],
+                                         tok.encode_objects(sc.rgb, D.object_coverage(sc, n))), p))
     return {"ground_truth": summarise(raw), "through_tokenizer": summarise(rec)}
 
 

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from . import data as D
-from .tokenizer import GRID, FrameTokenizer, background_layer, object_layer, psnr
+from .tokenizer import GRID, FrameTokenizer, background_layer, composite, object_layer, psnr
 
 
 def log(msg: str) -> None:
@@ -70,9 +70,8 @@ def eval_tokenizer(tok: FrameTokenizer, n: int = 512, seed: int = 12345) -> dict
     """PSNR of frames rebuilt from their tokenised layers, against the frames as rendered."""
     rng = np.random.default_rng(seed)
     bgs, cols, covs = D.random_layers(rng, n)
-    frames = np.stack([D.composite(b.astype(np.float32), c, m[None])[0] for b, c, m in zip(bgs, cols, covs)])
-    bg_ids, obj_ids = tok.encode_background(bgs), tok.encode_objects(cols, covs)
-    rec = np.concatenate([tok.render(b, o[None]) for b, o in zip(bg_ids, obj_ids)])
+    frames = D.composite(bgs.astype(np.float32), cols, covs)
+    rec = composite(tok.decode(tok.encode_background(bgs)), tok.decode(tok.encode_objects(cols, covs)))
     obj = covs > 0.5
     diff = (frames.astype(np.float64) - rec.astype(np.float64)) ** 2
     obj_mse = float(diff[obj].mean())
@@ -102,8 +101,7 @@ def build_dataset(tok: FrameTokenizer, n_clips: int, seed: int) -> dict:
         cov = D.object_coverage(scene, T)
         n_obj[i] = cov.reshape(T, g, p, g, p).max(axis=(2, 4)).reshape(T, -1) > 0.05
         n_tok[i] = tok.encode_objects(scene.rgb, cov).reshape(T, -1)
-        bg = np.clip(np.rint(D.render_background(scene)), 0, 255).astype(np.uint8)
-        n_bg[i] = tok.encode_background(bg[None]).reshape(-1)
+        n_bg[i] = tok.encode_background(D.background_uint8(scene)[None]).reshape(-1)
         prompts[i] = pad_prompt(tokenize_prompt(scene.caption) + latent_ids(scene.latent))
         if i % 250 == 0:
             log(f"dataset {i}/{n_clips} ({time.time() - t0:.0f}s)")
