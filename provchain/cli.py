@@ -81,6 +81,8 @@ def main(argv=None) -> int:
     s.add_argument("--explorer-port", type=int, default=None)
     s.add_argument("--no-explorer", action="store_true")
     s.add_argument("--app", default="provenance", choices=["provenance", "note"])
+    s.add_argument("--restart-delay", type=float, default=None, metavar="SECONDS",
+                   help="first back-off before restarting a validator that died (default 1; doubles per death)")
     s.set_defaults(func=cmd_devnet)
 
     for extra in ("keys", "register", "generate", "explorer"):  # cli_<name>.py modules

@@ -1,7 +1,8 @@
 """`provchain devnet`: N validators as separate OS processes on 127.0.0.1, plus the explorer.
 
-Keys and genesis are made on the first run; later runs resume from the same home folder. Ctrl-C stops
-every process cleanly (SIGTERM, then SIGKILL after a grace period).
+Keys and genesis are made on the first run; later runs resume from the same home folder. A validator
+(or the explorer) that dies is reported and restarted with back-off while the others keep running
+(supervisor.py). Ctrl-C stops every process cleanly (SIGTERM, then SIGKILL after a grace period).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from .supervisor import Child, RestartPolicy, Supervisor
 from .testnet import BASE_P2P, ports, write_testnet
 
 EXPLORER_PORT = 8080
@@ -36,30 +38,6 @@ def wait_healthy(url: str, timeout: float = 30.0, proc: subprocess.Popen | None 
             pass
         time.sleep(0.2)
     return False
-
-
-def start_processes(root: Path, n: int, base_port: int) -> list[tuple[subprocess.Popen, str, Path]]:
-    procs = []
-    for i in range(n):
-        home = root / f"node{i}"
-        logf = open(home / "node.log", "ab")
-        proc = subprocess.Popen(node_command(home), stdout=logf, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        procs.append((proc, f"http://127.0.0.1:{ports(i, base_port)[1]}", home))
-    return procs
-
-
-def stop_processes(procs: list[subprocess.Popen], grace: float = 10.0) -> None:
-    for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    for p in procs:
-        try:
-            p.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
 
 
 def _interrupt(signum, frame):
@@ -85,46 +63,45 @@ def run_devnet(args) -> int:
     # SIGTERM (docker stop, kill, timeout) stops the children just like Ctrl-C does
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)  # also when started with SIGINT ignored (background job)
-    procs = start_processes(root, n, args.base_port)
-    children = [p for p, _, _ in procs]
-    explorer = None
+    policy = RestartPolicy(first_delay=getattr(args, "restart_delay", None) or RestartPolicy.first_delay)
+    validators = [Child(f"validator node{i}", node_command(root / f"node{i}"), root / f"node{i}" / "node.log")
+                  for i in range(n)]
+    sup = Supervisor(validators, policy)
     try:
-        for proc, url, home in procs:
-            if not wait_healthy(url, 60, proc):
-                print(f"error: validator in {home} did not start; see {home / 'node.log'}", file=sys.stderr)
+        for c in validators:
+            c.start()
+        for i, c in enumerate(validators):
+            url = f"http://127.0.0.1:{ports(i, args.base_port)[1]}"
+            if not wait_healthy(url, 60, c.proc):
+                print(f"error: {c.name} did not start; see {c.log_path}", file=sys.stderr)
                 return 1
-            print(f"validator {home.name}: {url}", flush=True)
+            print(f"{c.name}: {url}", flush=True)
         if not getattr(args, "no_explorer", False):
             explorer_port = args.explorer_port or EXPLORER_PORT + (args.base_port - BASE_P2P)
-            explorer = start_explorer(root, procs[0][1], explorer_port)
+            explorer = start_explorer(root, f"http://127.0.0.1:{ports(0, args.base_port)[1]}", explorer_port)
             if explorer is not None:
-                children.append(explorer)
+                sup.children.append(explorer)
                 print(f"explorer: http://127.0.0.1:{explorer_port}", flush=True)
-        print("devnet running; Ctrl-C to stop", file=sys.stderr, flush=True)
+        print("devnet running; a validator that dies is restarted; Ctrl-C to stop", file=sys.stderr, flush=True)
         while True:
-            for proc, url, home in procs:
-                if proc.poll() is not None:
-                    print(f"validator {home.name} exited with {proc.returncode}; see {home / 'node.log'}",
-                          file=sys.stderr)
-                    return 1
+            sup.poll()
             time.sleep(0.5)
     except KeyboardInterrupt:
         print("stopping the devnet", file=sys.stderr)
         return 0
     finally:
-        stop_processes(children)
+        sup.stop()
 
 
-def start_explorer(root: Path, node_url: str, port: int) -> subprocess.Popen | None:
+def start_explorer(root: Path, node_url: str, port: int) -> Child | None:
     try:
         import provchain.explorer.server  # noqa: F401
     except ImportError:
         return None
-    logf = open(root / "explorer.log", "ab")
     genesis = root / "node0" / "config" / "genesis.json"  # the devnet's own genesis: trust rooted locally
-    proc = subprocess.Popen([sys.executable, "-m", "provchain", "explorer", "--node", node_url, "--port", str(port),
-                             "--genesis", str(genesis)],
-                            stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+    child = Child("explorer", [sys.executable, "-m", "provchain", "explorer", "--node", node_url, "--port", str(port),
+                               "--genesis", str(genesis)], root / "explorer.log")
+    proc = child.start()
     if not wait_healthy(f"http://127.0.0.1:{port}/api", 30, proc):  # polls /api/health
-        print(f"warning: explorer did not start; see {root / 'explorer.log'}", file=sys.stderr)
-    return proc
+        print(f"warning: explorer did not start; see {child.log_path}", file=sys.stderr)
+    return child
