@@ -25,7 +25,7 @@ def _setup_logging(level: str) -> None:
 
 
 def cmd_node(args) -> int:
-    from .consensus.node import ConfigError, run_node
+    from .consensus.node import ConfigError, StateError, run_node
     from .chain.crypto import KeyFileError
     _setup_logging(args.log_level)
     try:
@@ -33,6 +33,9 @@ def cmd_node(args) -> int:
     except (ConfigError, KeyFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except StateError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:  # a port in use, a data folder we cannot write
         print(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
         return 1

@@ -19,7 +19,7 @@ from aiohttp import web
 from ..chain import crypto
 from ..chain.app import Application
 from ..chain.mempool import Mempool
-from ..chain.store import LevelDBKV
+from ..chain.store import KV, BlockStore, LevelDBKV
 from ..chain.types import Genesis
 from .driver import Driver
 from .p2p import P2P
@@ -32,6 +32,53 @@ log = logging.getLogger("provchain.node")
 
 class ConfigError(Exception):
     """A home folder that is missing or malformed."""
+
+
+class StateError(Exception):
+    """Stored chain data that does not add up (the app's state against the block store): the node refuses
+    to start rather than run on state the rest of the chain does not have."""
+
+
+def handshake(store: BlockStore, app: Application, kv: KV, data_dir: Path | str = "data") -> int:
+    """Bring the app to the block store's height by replaying stored blocks (CometBFT's handshake), checking
+    before each block and at the end that the app's hash is the one the chain recorded: header H+1 carries
+    the app hash after H, the chain state the one after the last block. A changed app version or damaged
+    app state would otherwise compute a different state and be found only when this node proposes.
+    Returns the number of blocks replayed."""
+    app_height, app_hash = app.info()
+    store_height, recorded, _, _ = store.chain_state()
+    if app_height > store_height:
+        raise StateError(f"the app state is at height {app_height}, ahead of the block store at {store_height} "
+                         f"(damaged data in {data_dir})")
+
+    def expected(height: int) -> bytes:
+        """The app hash after `height` as the chain recorded it."""
+        if height == store_height:
+            return recorded
+        block = store.block(height + 1)
+        if block is None:
+            raise StateError(f"block {height + 1} is missing from the block store in {data_dir} (damaged data)")
+        return block.header.app_hash
+
+    def check(height: int, ours: bytes) -> None:
+        theirs = expected(height)
+        if ours != theirs:
+            raise StateError(f"app hash mismatch at height {height}: this node's app computes {ours.hex()[:16]}, "
+                             f"the chain recorded {theirs.hex()[:16]}. The app's code or its state in {data_dir} "
+                             f"differs from the one that made these blocks: run the provchain version that "
+                             f"made them, or move {data_dir} away and let the node block-sync from its peers")
+
+    check(app_height, app_hash)
+    for h in range(app_height + 1, store_height + 1):
+        block = store.block(h)
+        if block is None:
+            raise StateError(f"block {h} is missing from the block store in {data_dir} (damaged data)")
+        _, app_hash = app.finalize_block(block)
+        check(h, app_hash)  # before writing: a state the chain does not have never reaches the disk
+        kv.write(app.pending_writes(), sync=True)
+        app.commit()
+        log.info("handshake replayed block %d", h)
+    return store_height - app_height
 
 
 @dataclass
@@ -90,6 +137,11 @@ class Node:
         self.home.data_dir.mkdir(parents=True, exist_ok=True)
         self.kv = LevelDBKV(self.home.db)
         self.app: Application = app_factory(self.kv, self.genesis)
+        try:
+            handshake(BlockStore(self.kv), self.app, self.kv, self.home.db)
+        except StateError:
+            self.kv.close()
+            raise
         self.mempool = Mempool(self.app, max_tx_bytes=self.genesis.params.max_tx_bytes)
         self.privval = PrivValidator(key, self.home.privval_state, self.genesis.chain_id) if is_validator else None
         self.p2p = P2P(self.genesis.chain_id, self.node_id, self.config.p2p_laddr, self.config.peers,
