@@ -27,18 +27,48 @@ def _setup_logging(level: str) -> None:
 def cmd_node(args) -> int:
     from .consensus.node import ConfigError, StateError, run_node
     from .chain.crypto import KeyFileError
+    from .chain.store import StoreError
     _setup_logging(args.log_level)
     try:
+        if args.repair_db:
+            return repair_db(args.home)
         run_node(args.home, app_factory)
     except (ConfigError, KeyFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except StoreError as exc:
+        if exc.corrupted:
+            print(f"error: the chain database {exc.path} is corrupted ({exc.detail}). Stop the node and run "
+                  f"`provchain node --home {args.home} --repair-db`: it keeps every intact block, rebuilds the "
+                  f"rest, and the node then fetches what was lost from its peers (docs/operators.md)",
+                  file=sys.stderr)
+        else:
+            print(f"error: cannot open the chain database {exc.path}: {exc.detail}", file=sys.stderr)
+        return 1
     except StateError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:  # a port in use, a data folder we cannot write
         print(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
         return 1
+    return 0
+
+
+def repair_db(home: str) -> int:
+    from .consensus.node import ConfigError, Home
+    from .consensus.repair import repair_store
+    h = Home(home)
+    if not h.exists():
+        raise ConfigError(f"{h.root} is not a node home")
+    r = repair_store(h.db, h.load_genesis(), app_factory)
+    kept = f"blocks 1..{r.kept} are intact (commits and app hashes checked) and were re-executed" if r.kept \
+        else "no block is intact"
+    print(f"repaired {h.db}: {kept}; the chain state had recorded height {r.recorded_height}, the highest block "
+          f"on disk was {r.highest_block}")
+    if r.dropped_blocks or r.recorded_height > r.kept:
+        print(f"dropped {r.dropped_blocks} damaged or unlinked blocks above {r.kept}: the node fetches them from "
+              f"its peers when it starts")
+    print(f"start the node again: provchain node --home {home}")
     return 0
 
 
@@ -65,6 +95,8 @@ def main(argv=None) -> int:
     s = sub.add_parser("node", help="run one validator or full node from its home folder")
     s.add_argument("--home", required=True)
     s.add_argument("--log-level", default="info")
+    s.add_argument("--repair-db", action="store_true",
+                   help="repair a corrupted chain database (LevelDB) and exit; the node is not started")
     s.set_defaults(func=cmd_node)
 
     s = sub.add_parser("testnet", help="write homes and genesis for N validators")

@@ -19,36 +19,92 @@ class KV(Protocol):
     def close(self) -> None: ...
 
 
-class LevelDBKV:
-    """LevelDB through plyvel. `write` applies a batch atomically; sync=True fsyncs the log first."""
+class StoreError(Exception):
+    """The LevelDB database cannot be opened or read: corrupted, or held by another process."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path, detail: str, corrupted: bool):
+        self.path, self.detail, self.corrupted = str(path), detail, corrupted
+        super().__init__(f"LevelDB in {path}: {detail}")
+
+
+def _detail(exc: Exception) -> str:
+    msg = exc.args[0] if exc.args else exc
+    return msg.decode(errors="replace") if isinstance(msg, bytes) else str(msg)
+
+
+class LevelDBKV:
+    """LevelDB through plyvel. `write` applies a batch atomically; sync=True fsyncs the log first.
+
+    plyvel's CorruptionError (a checksum that does not match, at open or on any later read) becomes a
+    StoreError; `on_corruption` is called first so the node can stop instead of running on a damaged store.
+    """
+
+    def __init__(self, path: str | os.PathLike, on_corruption=None):
         import plyvel
+        self._plyvel = plyvel
+        self.path = str(path)
+        self.on_corruption = on_corruption
         os.makedirs(path, exist_ok=True)
-        self.db = plyvel.DB(str(path), create_if_missing=True, paranoid_checks=True)
+        try:
+            self.db = plyvel.DB(self.path, create_if_missing=True, paranoid_checks=True)
+        except plyvel.CorruptionError as exc:
+            raise StoreError(path, _detail(exc), corrupted=True) from None
+        except plyvel.IOError as exc:
+            detail = _detail(exc)
+            if "lock" in detail:
+                detail += " (is another node running with this home?)"
+            raise StoreError(path, detail, corrupted=False) from None
+
+    def _corrupt(self, exc: Exception) -> StoreError:
+        err = StoreError(self.path, _detail(exc), corrupted=True)
+        if self.on_corruption is not None:
+            self.on_corruption(err)
+        return err
 
     def get(self, key: bytes) -> bytes | None:
-        return self.db.get(key)
+        try:
+            return self.db.get(key)
+        except self._plyvel.CorruptionError as exc:
+            raise self._corrupt(exc) from None
 
     def iterate(self, prefix: bytes, reverse: bool = False):
-        if reverse:
-            # plyvel 1.5's reverse iterator yields nothing when the only key in range equals the prefix
-            # (found by tests/unit/test_store.py), so walk forward and reverse here
-            return reversed(list(self.db.iterator(prefix=prefix)))
-        return self.db.iterator(prefix=prefix)
+        try:
+            if reverse:
+                # plyvel 1.5's reverse iterator yields nothing when the only key in range equals the prefix
+                # (found by tests/unit/test_store.py), so walk forward and reverse here
+                return reversed(list(self.db.iterator(prefix=prefix)))
+            return self._checked(self.db.iterator(prefix=prefix))
+        except self._plyvel.CorruptionError as exc:
+            raise self._corrupt(exc) from None
+
+    def _checked(self, it):
+        try:
+            yield from it
+        except self._plyvel.CorruptionError as exc:
+            raise self._corrupt(exc) from None
 
     def write(self, batch: Batch, sync: bool = True) -> None:
         # transaction=True: if any put fails, nothing of the batch is written (plyvel's default would
         # write the puts made before the failure)
-        with self.db.write_batch(sync=sync, transaction=True) as wb:
-            for k, v in batch.items():
-                if v is None:
-                    wb.delete(k)
-                else:
-                    wb.put(k, v)
+        try:
+            with self.db.write_batch(sync=sync, transaction=True) as wb:
+                for k, v in batch.items():
+                    if v is None:
+                        wb.delete(k)
+                    else:
+                        wb.put(k, v)
+        except self._plyvel.CorruptionError as exc:
+            raise self._corrupt(exc) from None
 
     def close(self) -> None:
         self.db.close()
+
+
+def repair_leveldb(path: str | os.PathLike) -> None:
+    """LevelDB's own repair: rebuilds the table index from every log and table file, keeping each record
+    whose checksum holds and dropping the rest. What the chain lost is found by consensus/repair.py."""
+    import plyvel
+    plyvel.repair_db(str(path), paranoid_checks=True)
 
 
 class MemoryKV:

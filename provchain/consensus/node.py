@@ -19,7 +19,7 @@ from aiohttp import web
 from ..chain import crypto
 from ..chain.app import Application
 from ..chain.mempool import Mempool
-from ..chain.store import KV, BlockStore, LevelDBKV
+from ..chain.store import KV, BlockStore, LevelDBKV, StoreError
 from ..chain.types import Genesis
 from .driver import Driver
 from .p2p import P2P
@@ -135,7 +135,9 @@ class Node:
         self.node_id = key.pubkey
         is_validator = self.config.validator and key.address in self.genesis.validators.by_address
         self.home.data_dir.mkdir(parents=True, exist_ok=True)
-        self.kv = LevelDBKV(self.home.db)
+        self.kv = LevelDBKV(self.home.db, on_corruption=self._on_corruption)
+        self.fatal: StoreError | None = None  # set when the node must stop (a corrupted store)
+        self.stop_requested = asyncio.Event()
         self.app: Application = app_factory(self.kv, self.genesis)
         try:
             handshake(BlockStore(self.kv), self.app, self.kv, self.home.db)
@@ -151,6 +153,13 @@ class Node:
         self._gossip: list[bytes] = []
         self._rpc_runner: web.AppRunner | None = None
         self._flush_task = None
+
+    def _on_corruption(self, err: StoreError) -> None:
+        """A read or write found damage: stop rather than run on a store that lost data."""
+        if self.fatal is None:
+            log.critical("%s; stopping (repair: provchain node --home %s --repair-db)", err, self.home.root)
+            self.fatal = err
+        self.stop_requested.set()
 
     def _on_p2p(self, peer, msg):
         self.driver.on_message(peer, msg)
@@ -193,15 +202,17 @@ class Node:
 
 
 def run_node(home: str | Path, app_factory) -> None:
-    """Run until SIGINT/SIGTERM, then stop cleanly."""
+    """Run until SIGINT/SIGTERM, then stop cleanly. A store found corrupted while running stops the node
+    and raises its StoreError."""
     async def main():
         node = Node(home, app_factory)
         await node.start()
-        stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+            loop.add_signal_handler(sig, node.stop_requested.set)
+        await node.stop_requested.wait()
         log.info("stopping")
         await node.stop()
+        if node.fatal is not None:
+            raise node.fatal
     asyncio.run(main())
