@@ -15,7 +15,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from .supervisor import Child, RestartPolicy, Supervisor
+from .supervisor import Child, RestartPolicy, Supervisor, last_log_line
 from .testnet import BASE_P2P, ports, write_testnet
 
 EXPLORER_PORT = 8080
@@ -73,7 +73,8 @@ def run_devnet(args) -> int:
         for i, c in enumerate(validators):
             url = f"http://127.0.0.1:{ports(i, args.base_port)[1]}"
             if not wait_healthy(url, 60, c.proc):
-                print(f"error: {c.name} did not start; see {c.log_path}", file=sys.stderr)
+                print(f"error: {c.name} did not start; its log {c.log_path} ends: {last_log_line(c.log_path)}",
+                      file=sys.stderr)
                 return 1
             print(f"{c.name}: {url}", flush=True)
         if not getattr(args, "no_explorer", False):

@@ -39,6 +39,15 @@ def exit_reason(returncode: int) -> str:
     return f"exited with code {returncode}"
 
 
+def last_log_line(path: Path) -> str:
+    """The last line of a log (a node that cannot start ends its log with a one-line error), or ''."""
+    try:
+        lines = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1] if lines else ""
+
+
 class Child:
     """One supervised process: its command, log file and restart state."""
 
@@ -95,8 +104,8 @@ class Supervisor:
         what = f"{c.name} {exit_reason(c.proc.returncode)} after {up:.1f} s"
         if delay is None:
             c.gave_up = True
-            self.say(f"{what}; it died {c.failures - 1} times in a row, not restarting it (see {c.log_path}); "
-                     f"the others keep running")
+            self.say(f"{what}; it died {c.failures - 1} times in a row, not restarting it; the others keep "
+                     f"running. Its log {c.log_path} ends: {last_log_line(c.log_path)}")
             return
         c.restart_at = now + delay
         self.say(f"{what}; restarting it in {delay:g} s (see {c.log_path})")

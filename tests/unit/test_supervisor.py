@@ -26,6 +26,7 @@ def test_dead_child_is_restarted_after_its_delay_and_others_keep_running(tmp_pat
     a = Child("validator a", ["sleep", "60"], tmp_path / "a.log")
     b = Child("validator b", ["sleep", "60"], tmp_path / "b.log")
     sup = Supervisor([a, b], RestartPolicy(first_delay=2, max_delay=8, stable_after=30, max_failures=3), out)
+    (tmp_path / "a.log").write_text("starting\nerror: cannot start\n")  # what a node that cannot start leaves
     try:
         for c in (a, b):
             c.start()
@@ -55,6 +56,7 @@ def test_dead_child_is_restarted_after_its_delay_and_others_keep_running(tmp_pat
         kill(a)
         sup.poll(now=18.0)
         assert "not restarting it" in out.getvalue() and a.gave_up
+        assert out.getvalue().rstrip().endswith("a.log ends: error: cannot start")
         sup.poll(now=100.0)
         assert not a.running() and b.running()
     finally:
