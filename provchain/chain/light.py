@@ -28,14 +28,14 @@ def check_tx_inclusion(tx: bytes, proof: Proof, header: Header, commit: Commit, 
     checks = []
     leaf_ok = proof.verify(header.data_hash, tx)
     checks.append(Check("merkle_inclusion", leaf_ok,
-                        f"tx is leaf {proof.index} of {proof.total} under data_hash {header.data_hash.hex()[:16]}…"
+                        f"tx is leaf {proof.index} of {proof.total} under data_hash {header.data_hash.hex().upper()[:16]}…"
                         if leaf_ok else "the Merkle proof does not lead from the tx to the header's data_hash"))
     checks.append(Check("chain_id", header.chain_id == chain_id,
                         f"header chain id {header.chain_id!r}" + ("" if header.chain_id == chain_id
                                                                   else f", expected {chain_id!r}")))
     same = commit.block_hash == header.hash() and commit.height == header.height
     checks.append(Check("header_matches_commit", same,
-                        f"header hash {header.hash().hex()[:16]}… at height {header.height}" if same
+                        f"header hash {header.hash().hex().upper()[:16]}… at height {header.height}" if same
                         else "the commit certifies another block than this header"))
     try:
         commit.verify(chain_id, valset, header.height, header.hash())

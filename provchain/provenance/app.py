@@ -3,7 +3,10 @@
 State (all in LevelDB, keys in chain/schema.py): the records, a sequence number per record, an exact
 index by file SHA-256 and by frames SHA-256, a per-creator index, and the nonces of the account base.
 The perceptual index is in memory, rebuilt from the records on start and updated after each commit.
-A second registration of content already on chain is refused with the existing record's id.
+A second registration of content already on chain (same file or same decoded frames) is refused with
+the existing record's id.  A record may declare parents (the records it was derived from); each must
+already be on chain.  Nothing perceptual is judged here: the chain only timestamps claims, and `verify`,
+`register` and the explorer decide which records show the same content (first registrant = origin).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from .record import KIND, RegisterClip, validate_body
 log = logging.getLogger("provchain.provenance")
 
 MAX_MATCH_CANDIDATES = 16
+ERR_NO_PARENT = ERR_DUPLICATE + 1  # a declared parent record is not on chain
 
 
 def _seq_key(seq: int) -> bytes:
@@ -83,7 +87,7 @@ class ProvenanceApp(AccountApp):
                                 other)
         for parent in rec.parents:
             if self.kv.get(schema.RECORD + parent) is None:
-                return TxResult(ERR_DUPLICATE + 1, f"parent record {parent.hex().upper()} does not exist")
+                return TxResult(ERR_NO_PARENT, f"parent record {parent.hex().upper()} does not exist")
         self._pending_content[rec.file_sha256] = h
         self._pending_content[rec.frames_sha256] = h
         return TxResult()
@@ -100,7 +104,7 @@ class ProvenanceApp(AccountApp):
                             existing)
         for parent in rec.parents:
             if state.get(schema.RECORD + parent) is None:
-                return TxResult(ERR_DUPLICATE + 1, f"parent record {parent.hex().upper()} does not exist")
+                return TxResult(ERR_NO_PARENT, f"parent record {parent.hex().upper()} does not exist")
         seq = self.record_count(state)
         state.put(schema.RECORD + h, encode([tx.body, tx.sender, block.header.height, index,
                                              block.header.time_ms, seq]))

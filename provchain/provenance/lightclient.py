@@ -21,6 +21,7 @@ class ProvenRecord:
     record: RegisterClip | None = None
     creator: bytes = b""
     height: int = 0
+    index: int = 0  # the tx's position in its block: orders records of the same block
     block_time_ms: int = 0
 
     @property
@@ -63,7 +64,8 @@ def prove_record(client: NodeClient, record_id: bytes, genesis: Genesis) -> Prov
     from ..chain import crypto
     sig_ok = crypto.verify(stx.sender, stx.sign_bytes(genesis.chain_id), stx.signature)
     out.checks.append(Check("creator_signature", sig_ok,
-                            f"signed by creator {stx.sender.hex()[:16]}…" if sig_ok
+                            f"signed by creator {stx.sender.hex().upper()[:16]}…" if sig_ok
                             else "the creator's signature on the record does not verify"))
     out.record, out.creator, out.height, out.block_time_ms = record, stx.sender, height, header.time_ms
+    out.index = proof.index
     return out

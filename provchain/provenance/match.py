@@ -24,6 +24,11 @@ Pure: numpy only, no I/O.  How it decides (constants below, measured in BENCHMAR
    or at another offset of the same record (splice, insertion, replaced region, re-ordering).
    `unregistered`: no window is explained.
 
+Minimum evidence: a query shorter than MIN_EVIDENCE_SAMPLES samples (1 s of video on the 200 ms
+grid) is too little to call anything a copy: match() answers `unregistered` for it, and `verify`
+reports it as undecided with the reason from evidence_shortfall() (a file whose frames all carry
+timestamp 0 fingerprints as a single sample).  The rule lives here only.
+
 similarity (per record) = sum over the windows it explains of (1 - score / 128), divided by the
 number of non-neutral windows: 1.0 for an exact copy, ~0.9 for a typical re-encode, lower when only
 part of the query comes from the record; always in [0, 1].
@@ -44,6 +49,7 @@ WEAK_Q = 64  # texture byte (number of stable DCT coefficients) below which a sa
 WINDOW_SAMPLES = 5
 MIN_WINDOWS = 2
 TOP_OFFSETS = 12
+MIN_EVIDENCE_SAMPLES = 5  # 1 s of video: fewer samples are too little to call a clip a copy
 _FAR = 128.0  # distance used for a sample that the alignment cannot explain
 
 
@@ -187,8 +193,17 @@ def _window_scores(dist: np.ndarray, status: np.ndarray, windows) -> list[float 
     return out
 
 
+def evidence_shortfall(query: Fingerprint) -> str | None:
+    """Why `query` is too little video to judge perceptually, or None when it is enough."""
+    n = len(query.times_ms)
+    if n >= MIN_EVIDENCE_SAMPLES:
+        return None
+    return (f"too little video to compare: {n} sample(s) on the 200 ms grid, at least "
+            f"{MIN_EVIDENCE_SAMPLES} (1 s of video) are needed")
+
+
 def match(query: Fingerprint, candidates: Mapping[str, Fingerprint]) -> MatchResult:
-    if len(query.times_ms) == 0:
+    if evidence_shortfall(query):
         return MatchResult("unregistered", ())
     q = _Query(query)
     nw = len(q.windows)

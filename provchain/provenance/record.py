@@ -70,7 +70,7 @@ class RegisterClip:
     media: MediaInfo
     claimed_time_ms: int
     generator: GeneratorInfo | None = None
-    parents: tuple[bytes, ...] = ()  # record ids this clip was edited from
+    parents: tuple[bytes, ...] = ()  # record ids this clip was derived from (each must be on chain)
 
     def to_obj(self) -> list:
         return [VERSION, self.file_sha256, self.frames_sha256, self.fingerprint.record_form().to_obj(),
@@ -88,10 +88,12 @@ class RegisterClip:
             raise InvalidError(f"fingerprint: {exc}") from None
         if fingerprint.variants:
             raise InvalidError("a record's fingerprint carries no query variants")
+        parent_ids = tuple(_bytes(p, 32, "parent") for p in _list(parents, name="parents", max_len=MAX_PARENTS))
+        if len(set(parent_ids)) != len(parent_ids):
+            raise InvalidError("parents must not repeat")
         return cls(_bytes(fsha, 32, "file_sha256"), _bytes(frsha, 32, "frames_sha256"), fingerprint,
                    MediaInfo.from_obj(media), _int(claimed, "claimed_time_ms"),
-                   None if gen is None else GeneratorInfo.from_obj(gen),
-                   tuple(_bytes(p, 32, "parent") for p in _list(parents, name="parents", max_len=MAX_PARENTS)))
+                   None if gen is None else GeneratorInfo.from_obj(gen), parent_ids)
 
     def sign(self, key: crypto.PrivateKey, chain_id: str, nonce: int) -> SignedTx:
         return SignedTx.create(key, chain_id, KIND, nonce, self.to_obj())

@@ -3,10 +3,15 @@
 Flow: fingerprint the clip locally -> ask the node for candidates (exact by SHA-256, perceptual by
 fingerprint) -> prove every candidate (Merkle inclusion, commit signatures against the trusted genesis
 validator set, record id, creator signature) -> recompute the match locally from the *proven*
-fingerprints -> verdict. A node that lies about any candidate makes the verdict `invalid`.
+fingerprints -> verdict. A node that lies about any candidate makes the verdict `invalid`, and what it
+claimed about that candidate is shown under "unproven", never as a fact.
+
+Claims: every matching record is listed earliest first; the first registrant of the content is its
+origin, a later registration of the same content a later claim (see judge()).
 
 Exit codes: 0 verified or match, 1 altered or invalid, 2 usage error, 3 unregistered, 4 could not
-decide (unreadable file, node unreachable). With several files the most serious wins: 1, then 4, 3, 0.
+decide (unreadable file, node unreachable, a clip too short to compare: match.evidence_shortfall).
+With several files the most serious wins: 1, then 4, 3, 0.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from ..chain.types import Genesis, InvalidError
 from .client import NodeClient, NodeError
 from .fingerprint import ClipAnalysis, FingerprintError, analyze_file
 from .lightclient import ProvenRecord, prove_record
-from .match import match
+from .match import RecordMatch, Segment, evidence_shortfall, match
 
 SCHEMA_VERSION = 1
 DEFAULT_NODE = "http://127.0.0.1:26657"
@@ -50,19 +55,36 @@ def _seconds(ms: int) -> float:
     return round(ms / 1000, 3)
 
 
-def _match_json(p: ProvenRecord, rm=None) -> dict:
-    out = {"record_id": jf.hexu(p.record_id),
-           "content_sha256": jf.hexu(p.record.file_sha256) if p.record else None,
-           "creator": jf.hexu(p.creator) if p.creator else None,
-           "height": p.height or None,
-           "block_time": jf.rfc3339(p.block_time_ms) if p.block_time_ms else None,
+# A record is a later claim of an earlier one when the earlier record explains at least this share of
+# the part of the clip that the later record explains: both then stand for the same content.  Lower,
+# and a derivative that adds new footage to half of its parent would lose its own origin.
+LATER_SHARE = 0.8
+
+
+def _match_json(p: ProvenRecord, rm: RecordMatch | None = None, claim: str | None = None,
+                origin: str | None = None) -> dict:
+    """One candidate record.  Proven records show their facts; for an unproven one (a proof check
+    failed) the node's assertions go under "unproven" and the fact fields are null."""
+    facts = {"content_sha256": jf.hexu(p.record.file_sha256) if p.record else None,
+             "creator": jf.hexu(p.creator) if p.creator else None,
+             "height": p.height or None,
+             "block_time": jf.rfc3339(p.block_time_ms) if p.block_time_ms else None}
+    out = {"record_id": jf.hexu(p.record_id), **facts,
            "similarity": round(rm.similarity, 4) if rm else (1.0 if p.verified else 0.0),
+           "claim": claim, "origin_record_id": origin,
+           "parents": [jf.hexu(x) for x in p.record.parents] if p.record else [],
            "segments": [], "altered_segments": [],
            "proof": {"verified": p.verified, "checks": [c.to_json() for c in p.checks]}}
-    if p.record is not None and p.record.generator is not None:
+    if not p.verified:
+        out.update({k: None for k in facts})
+        out["parents"] = []
+        out["unproven"] = {k: v for k, v in facts.items() if v is not None}
+        return out
+    if p.record.generator is not None:
         g = p.record.generator
         out["generator"] = {"model": g.model, "weights_sha256": jf.hexu(g.weights_sha256),
-                            "prompt_sha256": jf.hexu(g.prompt_sha256), "seed": g.seed, "settings": dict(g.settings)}
+                            "prompt_sha256": jf.hexu(g.prompt_sha256), "seed": str(g.seed),
+                            "settings": dict(g.settings)}
     if rm is not None:
         out["segments"] = [{"query_start_s": _seconds(s.query_start_ms), "query_end_s": _seconds(s.query_end_ms),
                             "record_start_s": _seconds(s.record_start_ms), "record_end_s": _seconds(s.record_end_ms)}
@@ -72,30 +94,94 @@ def _match_json(p: ProvenRecord, rm=None) -> dict:
     return out
 
 
-def decide(analysis: ClipAnalysis, proven: list[ProvenRecord]) -> tuple[str, list[dict]]:
-    """The verdict from proven candidates only; any candidate that fails its proof makes it `invalid`."""
+def _whole(p: ProvenRecord) -> RecordMatch:
+    """The byte-identical record explains the whole clip."""
+    d = p.record.media.duration_ms
+    return RecordMatch(jf.hexu(p.record_id), 1.0, (Segment(0, d, 0, d),), ())
+
+
+def _spans(rm: RecordMatch) -> list[tuple[int, int]]:
+    return [(s.query_start_ms, s.query_end_ms) for s in rm.segments]
+
+
+def _overlap(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> int:
+    return sum(max(0, min(e1, e2) - max(s1, s2)) for s1, e1 in a for s2, e2 in b)
+
+
+def judge(analysis: ClipAnalysis, proven: list[ProvenRecord]) -> dict:
+    """The verdict from proven candidates only; any candidate that fails its proof makes it `invalid`.
+
+    Every proven record is compared with the clip on its own.  The records that match are listed
+    earliest first (height, then position in the block); a record whose matched part of the clip was
+    mostly (LATER_SHARE) matched by an earlier record already is a "later" claim of that record's
+    origin, otherwise it is an "origin".  `match` names the first origin the clip is a faithful copy
+    of; `verified` names the byte-identical record (and its origin may be an earlier record).
+    Returns {"verdict", "matches", "verdict_record_id", "origin_record_id"}."""
+    out = {"verdict": "unregistered", "matches": [], "verdict_record_id": None, "origin_record_id": None}
+    good = sorted((p for p in proven if p.verified), key=lambda p: (p.height, p.index, p.record_id))
     bad = [p for p in proven if not p.verified]
-    good = {jf.hexu(p.record_id): p for p in proven if p.verified}
     if bad:
-        return "invalid", [_match_json(p) for p in bad] + [_match_json(p) for p in good.values()]
-    for p in good.values():
-        if p.record.file_sha256 == analysis.file_sha256:
-            m = _match_json(p)
-            dur = p.record.media.duration_ms
-            m["segments"] = [{"query_start_s": 0.0, "query_end_s": _seconds(dur), "record_start_s": 0.0,
-                              "record_end_s": _seconds(dur)}]
-            return "verified", [m]
-    if not good:
-        return "unregistered", []
-    result = match(analysis.fingerprint, {rid: p.record.fingerprint for rid, p in good.items()})
-    matches = [_match_json(good[rm.record_id], rm) for rm in result.matches]
-    return result.verdict, matches
+        out.update(verdict="invalid", matches=[_match_json(p) for p in bad + good])
+        return out
+    exact = next((p for p in good if p.record.file_sha256 == analysis.file_sha256), None)
+    own: dict[str, tuple[str, RecordMatch]] = {}  # record id -> (verdict on its own, its match)
+    hits: list[tuple[str, ProvenRecord]] = []  # the records that match, earliest first
+    for p in good:
+        rid = jf.hexu(p.record_id)
+        if p is exact:
+            own[rid] = ("verified", _whole(p))
+        elif analysis.fingerprint is not None:
+            r = match(analysis.fingerprint, {rid: p.record.fingerprint})
+            if r.verdict == "unregistered":
+                continue
+            own[rid] = (r.verdict, r.matches[0])
+        else:
+            continue
+        hits.append((rid, p))
+    origin: dict[str, str] = {}
+    for i, (rid, _) in enumerate(hits):
+        spans = _spans(own[rid][1])
+        need = LATER_SHARE * sum(e - s for s, e in spans)
+        earlier = next((e for e, _ in hits[:i] if _overlap(spans, _spans(own[e][1])) >= need > 0), None)
+        origin[rid] = origin[earlier] if earlier else rid
+    shown = {rid: rm for rid, (_, rm) in own.items()}
+    named = None
+    if exact is not None:
+        out["verdict"], named = "verified", jf.hexu(exact.record_id)
+    else:
+        copies = [rid for rid, _ in hits if own[rid][0] == "match"]
+        if copies:
+            out["verdict"] = "match"
+            named = next((rid for rid in copies if origin[rid] == rid), copies[0])
+        elif hits:
+            # no record explains the whole clip: judge its parts against the origins together
+            result = match(analysis.fingerprint, {rid: p.record.fingerprint for rid, p in hits if origin[rid] == rid})
+            out["verdict"] = result.verdict
+            if result.verdict == "unregistered":
+                return out
+            shown.update({rm.record_id: rm for rm in result.matches})
+    if named is not None:
+        out["verdict_record_id"], out["origin_record_id"] = named, origin[named]
+    out["matches"] = [_match_json(p, shown[rid], "origin" if origin[rid] == rid else "later", origin[rid])
+                      for rid, p in hits]
+    return out
+
+
+def decide(analysis: ClipAnalysis, proven: list[ProvenRecord]) -> tuple[str, list[dict]]:
+    """(verdict, matches) of judge(), for callers that need only these."""
+    j = judge(analysis, proven)
+    return j["verdict"], j["matches"]
+
+
+def _empty(path, trust: dict) -> dict:
+    """The result object before anything is known (verdict `error`); every key is always present."""
+    return {"schema_version": SCHEMA_VERSION, "file": str(path), "content_sha256": None, "verdict": "error",
+            "verdict_record_id": None, "origin_record_id": None, "matches": [], "trust": trust, "errors": []}
 
 
 def verify_file(path: str, client: NodeClient, genesis: Genesis, trust: dict, progress=None) -> dict:
     say = progress or (lambda msg: None)
-    out = {"schema_version": SCHEMA_VERSION, "file": str(path), "content_sha256": None, "verdict": "error",
-           "matches": [], "trust": trust, "errors": []}
+    out = _empty(path, trust)
     try:
         t0 = time.monotonic()
         analysis = analyze_file(path)
@@ -104,12 +190,16 @@ def verify_file(path: str, client: NodeClient, genesis: Genesis, trust: dict, pr
         out["errors"].append(str(exc))
         return out
     out["content_sha256"] = jf.hexu(analysis.file_sha256)
+    short = evidence_shortfall(analysis.fingerprint)
     try:
         ids: list[bytes] = []
         exact = client.record_by_content(analysis.file_sha256)
         if exact is not None:
             ids.append(jf.parse_hex(exact["record_id"], 32))
-        for cand in client.match(analysis.fingerprint.to_obj()):
+        elif short:
+            out["errors"].append(f"no record has this exact file, and it is {short}")
+            return out
+        for cand in [] if short else client.match(analysis.fingerprint.to_obj()):
             rid = jf.parse_hex(cand["record"]["record_id"], 32)
             if rid not in ids:
                 ids.append(rid)
@@ -117,7 +207,8 @@ def verify_file(path: str, client: NodeClient, genesis: Genesis, trust: dict, pr
         proven = []
         for rid in ids:
             p = prove_record(client, rid, genesis)
-            say(f"record {rid.hex()[:16]}…: " + ", ".join(f"{c.name} {'ok' if c.ok else 'FAILED'}" for c in p.checks))
+            say(f"record {jf.hexu(rid)[:16]}…: " + ", ".join(f"{c.name} {'ok' if c.ok else 'FAILED'}"
+                                                           for c in p.checks))
             proven.append(p)
     except NodeError as exc:
         out["errors"].append(str(exc))
@@ -126,33 +217,50 @@ def verify_file(path: str, client: NodeClient, genesis: Genesis, trust: dict, pr
         out["verdict"] = "invalid"
         out["errors"].append(f"the node sent malformed candidates: {exc}")
         return out
-    out["verdict"], out["matches"] = decide(analysis, proven)
+    j = judge(analysis, proven)
+    out.update(verdict=j["verdict"], verdict_record_id=j["verdict_record_id"],
+               origin_record_id=j["origin_record_id"], matches=j["matches"])
     return out
 
 
+def _who(m: dict) -> str:
+    return f"at height {m['height']} by creator {m['creator'][:16]}… (record {m['record_id'][:16]}…, {m['block_time']})"
+
+
 def human_line(res: dict) -> str:
-    v = res["verdict"]
+    v, f = res["verdict"], res["file"]
     if v == "error":
-        return f"{res['file']}: could not decide: {'; '.join(res['errors'])}"
+        return f"{f}: could not decide: {'; '.join(res['errors'])}"
     if v == "unregistered":
-        return f"{res['file']}: unregistered (no matching record on chain)"
+        return f"{f}: unregistered (no matching record on chain)"
     if v == "invalid":
         failed = [c["name"] for m in res["matches"] for c in m["proof"]["checks"] if not c["ok"]]
-        return f"{res['file']}: INVALID: the node's proof failed ({', '.join(sorted(set(failed)))})"
-    m = res["matches"][0]
+        claims = "; ".join(f"record {m['record_id'][:16]}…" + "".join(
+            f" {k} {str(x)[:16]}" for k, x in m["unproven"].items() if k in ("creator", "height"))
+            for m in res["matches"] if not m["proof"]["verified"])
+        return (f"{f}: INVALID: the node's proof failed ({', '.join(sorted(set(failed)))}); "
+                f"what it claims is not proven: {claims}")
+    by_id = {m["record_id"]: m for m in res["matches"]}
+    m = by_id.get(res.get("verdict_record_id")) or next(x for x in res["matches"] if x["claim"] == "origin")
     gen = m.get("generator")
     tail = f", generated by {gen['model']} seed {gen['seed']}" if gen else ""
     seg = "; ".join(f"{s['query_start_s']:.1f}-{s['query_end_s']:.1f}s = record {s['record_start_s']:.1f}-"
                     f"{s['record_end_s']:.1f}s" for s in m["segments"][:4])
     base = (f"record {m['record_id'][:16]}… by creator {m['creator'][:16]}… at height {m['height']}, "
             f"{m['block_time']}{tail}")
+    claims = ""
+    if m["claim"] == "later":
+        claims += f"; a later claim: first registered {_who(by_id[m['origin_record_id']])}"
+    later = [x for x in res["matches"] if x["claim"] == "later" and x is not m]
+    if later:
+        claims += "; registered again later " + ", ".join(_who(x) for x in later[:4])
     if v == "verified":
-        return f"{res['file']}: verified: byte-identical to {base}"
+        return f"{f}: verified: byte-identical to {base}{claims}"
     if v == "match":
-        return f"{res['file']}: match ({m['similarity']:.0%}): a faithful copy of {base} [{seg}]"
+        return f"{f}: match ({m['similarity']:.0%}): a faithful copy of {base} [{seg}]{claims}"
     alt = "; ".join(f"{a['query_start_s']:.1f}-{a['query_end_s']:.1f}s" for m2 in res["matches"]
                     for a in m2["altered_segments"][:4])
-    return f"{res['file']}: ALTERED: parts come from {base} [{seg}]; not from it: {alt or 'see matches'}"
+    return f"{f}: ALTERED: parts come from {base} [{seg}]; not from it: {alt or 'see matches'}{claims}"
 
 
 def overall_exit(results: list[dict]) -> int:
@@ -177,9 +285,7 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except NodeError as exc:
-        results = [{"schema_version": SCHEMA_VERSION, "file": f, "content_sha256": None, "verdict": "error",
-                    "matches": [], "trust": {"source": "node", "error": str(exc)}, "errors": [str(exc)]}
-                   for f in args.files]
+        results = [{**_empty(f, {"source": "node", "error": str(exc)}), "errors": [str(exc)]} for f in args.files]
         _print(results, args.json)
         return 4
     if "warning" in trust:

@@ -50,7 +50,7 @@ def test_decorated_pipeline_output_is_registered_and_verifies(net, tmp_path):
     res = verify_file(path, client, genesis, trust)
     assert res["verdict"] == "verified"
     assert res["matches"][0]["generator"]["model"] == "plain-function"
-    assert res["matches"][0]["generator"]["seed"] == 5
+    assert res["matches"][0]["generator"]["seed"] == "5"  # 64-bit: a decimal string, as in the RPC
     assert Outbox(tmp_path / "outbox").pending() == []
 
 

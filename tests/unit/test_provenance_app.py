@@ -110,3 +110,32 @@ def test_perceptual_index_is_rebuilt_from_leveldb_on_restart(tmp_path):
     for seq, r in enumerate(recs):
         assert again.pindex.query(r.fingerprint, max_candidates=4)[0][0] == seq
     kv.close()
+
+
+def with_parents(rec: RegisterClip, *parents: bytes) -> RegisterClip:
+    return RegisterClip(rec.file_sha256, rec.frames_sha256, rec.fingerprint, rec.media, rec.claimed_time_ms,
+                        rec.generator, tuple(parents))
+
+
+def test_a_declared_parent_must_be_on_chain(app):
+    from provchain.provenance.app import ERR_NO_PARENT
+    alice, bob = PrivateKey.generate(), PrivateKey.generate()
+    ghost = bytes(range(32))
+    res = app.check_tx(with_parents(record(40), ghost).sign(bob, CHAIN, 0).encode())
+    assert res.code == ERR_NO_PARENT and ghost.hex().upper() in res.log
+    # a block carrying it is refused too (execution checks the same rule)
+    orphan = with_parents(record(40), ghost).sign(bob, CHAIN, 0).encode()
+    block = Block.make(dict(chain_id=CHAIN, height=1, time_ms=1, last_block_hash=b"", validators_hash=b"\0" * 32,
+                            app_hash=b"", proposer_address=b"\0" * 20), [orphan])
+    assert "does not exist" in (app.process_proposal(block) or "")
+    # a parent registered earlier in the same block counts; the child is stored with its parent
+    parent_tx = record(41).sign(alice, CHAIN, 0)
+    from provchain.chain.types import tx_hash
+    pid = tx_hash(parent_tx.encode())
+    child_tx = with_parents(record(42), pid).sign(bob, CHAIN, 0).encode()
+    r1, r2 = commit_block(app, [parent_tx.encode(), child_tx])
+    assert r1.ok and r2.ok and app.record(r2.data)["body"].parents == (pid,)
+    assert app.record_json(app.record(r2.data))["parents"] == [pid.hex().upper()]
+    # a repeated parent is a malformed record
+    res = app.check_tx(with_parents(record(43), pid, pid).sign(bob, CHAIN, 1).encode())
+    assert res.code == ERR_BODY and "repeat" in res.log
