@@ -26,7 +26,7 @@ def cmd_generate(args) -> int:
         print(f"error: the generator needs the 'generator' extra (torch): {exc}", file=sys.stderr)
         return 2
     from .chain.crypto import KeyFileError
-    from .cli_keys import load_or_create_key
+    from .cli_keys import keystore_path, load_or_create_key
     from .generator.hooks import Hook, Outbox
     try:
         key = load_or_create_key(args.key)
@@ -39,7 +39,8 @@ def cmd_generate(args) -> int:
     print(f"wrote {args.output} ({frames.shape[0]} frames, {frames.shape[2]}x{frames.shape[1]})", file=sys.stderr)
     if args.no_register:
         return 0
-    hook = Hook(args.node, key, Outbox(args.outbox) if args.outbox else None, gen.model_name, gen.weights_sha256)
+    hook = Hook(args.node, key, Outbox(args.outbox) if args.outbox else None, gen.model_name, gen.weights_sha256,
+                key_path=str(keystore_path(args.key)), cert=args.cert, c2pa=not args.no_c2pa)  # C2PA: hooks.py
     reg = hook.register(args.output, prompt=args.prompt, seed=args.seed, settings=gen.sampling_settings)
     if reg is None:
         print(f"{args.output}: node unreachable; the registration waits in the outbox "
@@ -77,6 +78,8 @@ def add_parser(sub) -> None:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--outbox", default=None)
     s.add_argument("--no-register", action="store_true")
+    s.add_argument("--cert", default=None, help="C2PA signing certificate chain (PEM; default: beside the key)")
+    s.add_argument("--no-c2pa", action="store_true", help="embed no C2PA manifest")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_generate)
     s = sub.add_parser("outbox", help="deliver pending registrations")

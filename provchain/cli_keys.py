@@ -43,6 +43,8 @@ def load_or_create_key(path: str | None, create: bool = True):
 def cmd_keys(args) -> int:
     from .chain.crypto import KeyFileError, PrivateKey
     p = keystore_path(args.keystore)
+    if args.action in ("cert", "csr"):
+        return cmd_certificate(args, p)
     try:
         if args.action == "new":
             if p.exists() and not args.force:
@@ -56,12 +58,57 @@ def cmd_keys(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"keystore:   {p}\npublic key: {key.pubkey.hex()}\naddress:    {key.address.hex()}")
+    from .provenance.creator_cert import cert_path_for
+    if cert_path_for(p).exists():
+        print(f"C2PA cert:  {cert_path_for(p)}")
+    return 0
+
+
+def cmd_certificate(args, p: Path) -> int:
+    """`keys csr`: a certificate request for a real CA; `keys cert --ca DIR | --import CHAIN.pem`: install
+    the creator's C2PA signing certificate beside the key file."""
+    from .chain.crypto import KeyFileError, PrivateKey
+    from .devnet.ca import CAError, issue
+    from .provenance.c2pa_sign import CredentialError
+    from .provenance.creator_cert import cert_path_for, check_chain, signing_request
+    try:
+        key = PrivateKey.load(p, passphrase(args.passphrase))
+        name = args.name or f"provchain creator {key.pubkey.hex()[:16]}"
+        if args.action == "csr":
+            if not args.output:
+                print("error: keys csr needs -o FILE", file=sys.stderr)
+                return 2
+            Path(args.output).write_bytes(signing_request(key, name, args.email))
+            print(f"wrote {args.output}: send it to your CA, then `provchain keys cert --import CHAIN.pem`")
+            return 0
+        if bool(args.ca) == bool(args.import_chain):
+            print("error: keys cert needs --ca DIR or --import CHAIN.pem", file=sys.stderr)
+            return 2
+        if args.ca:
+            chain = issue(args.ca, key.pubkey, name, email=args.email)
+        else:
+            chain = Path(args.import_chain).read_text()
+            check_chain(chain.encode(), key.pubkey)
+    except (KeyFileError, CAError, CredentialError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out = cert_path_for(p)
+    out.write_text(chain)
+    print(f"C2PA signing certificate for {key.pubkey.hex()} written to {out}")
     return 0
 
 
 def add_parser(sub) -> None:
-    s = sub.add_parser("keys", help="create or show a creator key")
-    s.add_argument("action", choices=["new", "show"])
+    s = sub.add_parser("keys", help="create or show a creator key, its C2PA certificate or a request for one")
+    s.add_argument("action", choices=["new", "show", "cert", "csr"])
+    s.add_argument("--ca", default=None, help="cert: issue from this CA folder (the devnet's <home>/ca)")
+    s.add_argument("--import", dest="import_chain", default=None, help="cert: install a CA's PEM chain")
+    s.add_argument("--name", default=None, help="cert/csr: the certificate's common name")
+    s.add_argument("--email", default=None, help="cert/csr: an e-mail subject alternative name")
+    s.add_argument("-o", "--output", default=None, help="csr: where to write the request")
     s.add_argument("--keystore", default=None, help=f"key file (default {DEFAULT_KEYSTORE} or $PROVCHAIN_KEY)")
     s.add_argument("--passphrase", action="store_true", help="ask for a passphrase (or set PROVCHAIN_PASSPHRASE)")
     s.add_argument("--force", action="store_true")

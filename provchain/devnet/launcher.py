@@ -53,7 +53,8 @@ def run_devnet(args) -> int:
     existing = sorted(root.glob("node*/config/genesis.json"))
     if not existing:
         write_testnet(root, n, base_port=args.base_port, app_name=args.app)
-        print(f"created keys and genesis for {n} validators in {root}", file=sys.stderr)
+        print(f"created keys and genesis for {n} validators in {root}; C2PA test CA in {root / 'ca'} "
+              f"(`provchain keys cert --ca {root / 'ca'}`)", file=sys.stderr)
     elif len(existing) != n:
         print(f"error: {root} holds a devnet of {len(existing)} validators; use --validators {len(existing)} "
               f"or another --home", file=sys.stderr)

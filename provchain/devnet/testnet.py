@@ -8,6 +8,7 @@ from pathlib import Path
 from ..chain import crypto
 from ..chain.types import Genesis, Validator, ValidatorSet
 from ..consensus.node import Home, NodeConfig
+from .ca import create_ca
 
 BASE_RPC = 26657
 BASE_P2P = 26656
@@ -21,11 +22,13 @@ def ports(i: int, base_port: int = BASE_P2P) -> tuple[int, int]:
 def write_testnet(out: str | Path, n: int, chain_id: str = "provchain-devnet", base_port: int = BASE_P2P,
                   host: str = "127.0.0.1", hostnames: list[str] | None = None, app_name: str = "provenance",
                   listen_host: str | None = None) -> list[Path]:
-    """Create `out/node{i}` homes. `hostnames` (e.g. docker service names) replace `host` in peer lists."""
+    """Create `out/node{i}` homes and the devnet's C2PA test CA `out/ca`. `hostnames` (e.g. docker service
+    names) replace `host` in peer lists."""
     out = Path(out)
     keys = [crypto.PrivateKey.generate() for _ in range(n)]
     genesis = Genesis(chain_id, int(time.time() * 1000), ValidatorSet(tuple(Validator(k.pubkey, 10) for k in keys)),
                       app_name=app_name)
+    create_ca(out / "ca", f"{chain_id} devnet CA")  # C2PA trust anchor for the devnet's creators
     homes = []
     peer_host = hostnames or [host] * n
     for i, key in enumerate(keys):

@@ -24,6 +24,8 @@ from pathlib import Path
 
 from ..chain import jsonfmt as jf
 from ..chain.types import Genesis, InvalidError
+from .c2pa_read import check_against_chain, read_manifest
+from .c2pa_read import human_line as c2pa_line
 from .client import NodeClient, NodeError
 from .fingerprint import ClipAnalysis, FingerprintError, analyze_file
 from .lightclient import ProvenRecord, prove_record
@@ -179,9 +181,11 @@ def _empty(path, trust: dict) -> dict:
             "verdict_record_id": None, "origin_record_id": None, "matches": [], "trust": trust, "errors": []}
 
 
-def verify_file(path: str, client: NodeClient, genesis: Genesis, trust: dict, progress=None) -> dict:
+def verify_file(path: str, client: NodeClient, genesis: Genesis, trust: dict, progress=None,
+                c2pa_trust: str | None = None) -> dict:
+    """`c2pa_trust`: PEM trust anchors for the clip's C2PA manifest (e.g. the devnet CA)."""
     say = progress or (lambda msg: None)
-    out = _empty(path, trust)
+    out = {**_empty(path, trust), "c2pa": read_manifest(str(path), c2pa_trust)}
     try:
         t0 = time.monotonic()
         analysis = analyze_file(path)
@@ -220,7 +224,23 @@ def verify_file(path: str, client: NodeClient, genesis: Genesis, trust: dict, pr
     j = judge(analysis, proven)
     out.update(verdict=j["verdict"], verdict_record_id=j["verdict_record_id"],
                origin_record_id=j["origin_record_id"], matches=j["matches"])
+    _check_c2pa(out, proven, client, genesis)
     return out
+
+
+def _check_c2pa(out: dict, proven: list[ProvenRecord], client: NodeClient, genesis: Genesis) -> None:
+    """Compare the clip's C2PA manifest with the chain's proven records (see c2pa_read)."""
+    by_id = {jf.hexu(p.record_id): p for p in proven}
+    ids = [out["verdict_record_id"]] + [m["record_id"] for m in out["matches"]]  # the verdict's record first
+    matched = [by_id[rid] for rid in dict.fromkeys(ids) if rid in by_id]
+
+    def find(frames_sha256: bytes) -> ProvenRecord | None:
+        rec = client.record_by_content(frames_sha256)
+        return prove_record(client, jf.parse_hex(rec["record_id"], 32), genesis) if rec else None
+    try:
+        check_against_chain(out["c2pa"], genesis, out["verdict"], matched, find)
+    except (NodeError, KeyError, TypeError, ValueError) as exc:
+        out["c2pa"]["error"] = f"could not look up the record the manifest names: {exc}"
 
 
 def _who(m: dict) -> str:
@@ -275,8 +295,17 @@ def main(argv=None) -> int:
     p.add_argument("--node", default=DEFAULT_NODE, help=f"node RPC URL (default {DEFAULT_NODE})")
     p.add_argument("--genesis", help="genesis.json to trust (default: fetched from the node, with a warning)")
     p.add_argument("--json", action="store_true", help="print one JSON object per file (a list for several)")
+    p.add_argument("--c2pa-trust", metavar="PEM", help="trust anchors for C2PA manifests (e.g. the devnet's "
+                   "<home>/ca/ca.pem); without it only c2pa-python's built-in anchors count")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     args = p.parse_args(argv)
+    c2pa_trust = None
+    if args.c2pa_trust:
+        try:
+            c2pa_trust = Path(args.c2pa_trust).read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            print(f"error: cannot read C2PA trust anchors {args.c2pa_trust}: {exc}", file=sys.stderr)
+            return 2
     say = (lambda msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     client = NodeClient(args.node)
     try:
@@ -285,12 +314,13 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except NodeError as exc:
-        results = [{**_empty(f, {"source": "node", "error": str(exc)}), "errors": [str(exc)]} for f in args.files]
+        results = [{**_empty(f, {"source": "node", "error": str(exc)}), "errors": [str(exc)],
+                    "c2pa": read_manifest(f, c2pa_trust)} for f in args.files]
         _print(results, args.json)
         return 4
     if "warning" in trust:
         say(f"warning: {trust['warning']}")
-    results = [verify_file(f, client, genesis, trust, say) for f in args.files]
+    results = [verify_file(f, client, genesis, trust, say, c2pa_trust) for f in args.files]
     _print(results, args.json)
     return overall_exit(results)
 
@@ -301,6 +331,9 @@ def _print(results: list[dict], as_json: bool) -> None:
     else:
         for r in results:
             print(human_line(r))
+            c = r.get("c2pa")
+            if c and (c["present"] or c["manifest_lost"] or (c["available"] and c["error"])):
+                print(c2pa_line(c))
 
 
 if __name__ == "__main__":
