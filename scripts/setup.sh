@@ -2,7 +2,7 @@
 # Creates .venv and installs provchain with the extras named in $PROVCHAIN_EXTRAS (default: all but docker).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-EXTRAS="${PROVCHAIN_EXTRAS:-test,generator}"
+EXTRAS="${PROVCHAIN_EXTRAS:-test,generator,c2pa}"
 PY="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
