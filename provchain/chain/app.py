@@ -30,6 +30,18 @@ CHECK_CACHE = 200_000  # txs whose stateless check result is remembered
 
 
 @dataclass
+class QueryAnswer:
+    """What abci_query returns: code 0 = found; value bytes; prove_tx: the tx whose inclusion proves it."""
+    code: int = 0
+    log: str = ""
+    value: bytes | None = None
+    prove_tx: bytes | None = None
+
+
+QUERY_UNKNOWN_PATH, QUERY_BAD_DATA, QUERY_NOT_FOUND = 1, 2, 3
+
+
+@dataclass
 class TxResult:
     code: int = OK
     log: str = ""
@@ -103,6 +115,23 @@ class AccountApp:
         pending = self._check_nonces.get(sender)
         return pending if pending is not None else self.nonce(sender)
 
+    def query(self, path: str, data: bytes) -> QueryAnswer:
+        """abci_query paths: /nonce (data = sender pubkey -> next committed nonce, decimal) and /store
+        (data = a raw application key -> its raw value)."""
+        if path == "/nonce":
+            if len(data) != crypto.PUBKEY_SIZE:
+                return QueryAnswer(QUERY_BAD_DATA, f"data must be a {crypto.PUBKEY_SIZE}-byte public key")
+            return QueryAnswer(value=str(self.nonce(data)).encode())
+        if path == "/store":
+            if not data.startswith(schema.APP):
+                return QueryAnswer(QUERY_BAD_DATA, f"keys readable through /store start with {schema.APP!r}")
+            value = self.kv.get(data)
+            return QueryAnswer(QUERY_NOT_FOUND, "no such key") if value is None else QueryAnswer(value=value)
+        return QueryAnswer(QUERY_UNKNOWN_PATH, f"unknown query path {path!r} (try {', '.join(self.query_paths())})")
+
+    def query_paths(self) -> list[str]:
+        return ["/nonce", "/store"]
+
     def routes(self):
         return [("GET", "/nonce", self.rpc_nonce)]
 
@@ -166,6 +195,31 @@ class AccountApp:
 
     def reset_check_state(self) -> None:
         self._check_nonces.clear()
+
+    def check_tx_dry_run(self, raw: bytes) -> TxResult:
+        """check_tx without reserving the sender's nonce (the /check_tx RPC: nothing enters the mempool)."""
+        saved = self._save_check_state()
+        try:
+            return self.check_tx(raw)
+        finally:
+            self._restore_check_state(saved)
+
+    def _save_check_state(self):
+        return dict(self._check_nonces)
+
+    def _restore_check_state(self, saved) -> None:
+        self._check_nonces = saved
+
+    # --- events (what tx_search, block_search and websocket subscribers see; not part of the app hash)
+    def tx_events(self, raw: bytes, code: int) -> list[tuple[str, list[tuple[str, str]]]]:
+        """A "message" event (as the Cosmos SDK names it): the tx kind as action, sender and nonce."""
+        tx, _ = self._decode_checked(raw)
+        if tx is None:
+            return []
+        return [("message", [("action", tx.kind), ("sender", tx.sender.hex().upper()), ("nonce", str(tx.nonce))])]
+
+    def block_events(self, block: Block, codes: list[int]) -> list[tuple[str, list[tuple[str, str]]]]:
+        return []
 
     # --- block execution
     def process_proposal(self, block: Block) -> str | None:

@@ -61,3 +61,18 @@ BY_CREATOR = b"a/creator/"         # creator pubkey + seq (8 bytes) -> record id
 
 def nonce_key(sender: bytes) -> bytes:
     return NONCE + sender
+
+
+# --- event index (tx_search / block_search): rebuilt from the block store if lost -----------------
+# keys are <event key> 0x00 <value> 0x00 <position>, so one event key (or key=value) is one prefix scan
+IX_TX = b"ix/t/"             # "type.attr" \0 value \0 height (8) + tx index (4) -> tx hash
+IX_BLOCK = b"ix/b/"          # "type.attr" \0 value \0 height (8) -> b""
+IX_HEIGHT = b"ix/height"     # the last height whose events are indexed
+
+
+def ix_tx_key(event_key: str, value: str, height: int, index: int) -> bytes:
+    return IX_TX + event_key.encode() + b"\0" + value.encode() + b"\0" + height_bytes(height) + struct.pack(">I", index)
+
+
+def ix_block_key(event_key: str, value: str, height: int) -> bytes:
+    return IX_BLOCK + event_key.encode() + b"\0" + value.encode() + b"\0" + height_bytes(height)

@@ -169,6 +169,10 @@ class BlockStore:
         raw = self.kv.get(schema.block_key(height))
         return Block.decode(raw) if raw is not None else None
 
+    def block_raw(self, height: int) -> bytes | None:
+        """The block as stored (its canonical encoding): the one "part" of its part set in the RPC."""
+        return self.kv.get(schema.block_key(height))
+
     def commit(self, height: int) -> Commit | None:
         raw = self.kv.get(schema.commit_key(height))
         return Commit.from_obj(decode(raw)) if raw is not None else None

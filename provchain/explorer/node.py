@@ -15,6 +15,16 @@ import aiohttp
 NOT_FOUND = -32004
 
 
+def signed_only(result):
+    """Drop the commit entries of validators that did not sign (CometBFT lists every validator, absent
+    ones with block_id_flag 1): the explorer's pages count and show signers only."""
+    if isinstance(result, dict):
+        for commit in (result.get("signed_header", {}).get("commit"), result.get("block", {}).get("last_commit")):
+            if isinstance(commit, dict) and isinstance(commit.get("signatures"), list):
+                commit["signatures"] = [s for s in commit["signatures"] if s.get("block_id_flag", 2) == 2]
+    return result
+
+
 class NodeDown(Exception):
     pass
 
@@ -62,10 +72,13 @@ class AsyncNode:
             if not isinstance(err, dict):
                 raise NodeDown(f"the node at {self.url} answered {path} with malformed JSON-RPC")
             st = status if 400 <= status < 600 else 502
-            raise NodeAnswer(st, err.get("code"), str(err.get("message", "error")), err.get("data"))
+            # CometBFT routes say "Internal error" and give the reason in data: show the reason
+            data = err.get("data")
+            message = data if isinstance(data, str) and data else str(err.get("message", "error"))
+            raise NodeAnswer(st, err.get("code"), message, data)
         if "result" not in reply:
             raise NodeDown(f"the node at {self.url} answered {path} without a result")
-        return reply["result"]
+        return signed_only(reply["result"]) if path in ("/commit", "/block", "/block_by_hash") else reply["result"]
 
     async def get_or_none(self, path: str, **params):
         """Like get, but None for a 'not found' answer."""

@@ -12,15 +12,17 @@ already be on chain.  Nothing perceptual is judged here: the chain only timestam
 from __future__ import annotations
 
 import base64
+import json
 import logging
 
 from ..chain import jsonfmt as jf
 from ..chain import schema
-from ..chain.app import ERR_DUPLICATE, AccountApp, KindHandler, Overlay, TxResult
+from ..chain.app import (ERR_DUPLICATE, QUERY_BAD_DATA, QUERY_NOT_FOUND, AccountApp, KindHandler, Overlay,
+                         QueryAnswer, TxResult)
 from ..chain.encoding import EncodingError, decode, encode
 from ..chain.store import KV
 from ..chain.tx import SignedTx
-from ..chain.types import Block, InvalidError
+from ..chain.types import Block, InvalidError, tx_hash
 from .fingerprint import Fingerprint
 from .record import KIND, RegisterClip, validate_body
 
@@ -115,6 +117,35 @@ class ProvenanceApp(AccountApp):
         state.put(schema.BY_CREATOR + tx.sender + _seq_key(seq), h)
         return TxResult(data=h)
 
+    def _save_check_state(self):
+        return super()._save_check_state(), dict(self._pending_content)
+
+    def _restore_check_state(self, saved) -> None:
+        super()._restore_check_state(saved[0])
+        self._pending_content = saved[1]
+
+    def tx_events(self, raw: bytes, code: int):
+        """Adds a register_clip event: record_id, creator, content_sha256, frames_sha256, model, parents."""
+        events = super().tx_events(raw, code)
+        tx, _ = self._decode_checked(raw)
+        if tx is None or tx.kind != KIND or code != 0:
+            return events
+        rec: RegisterClip = tx.parsed
+        attrs = [("record_id", jf.hexu(tx_hash(raw))), ("creator", jf.hexu(tx.sender)),
+                 ("content_sha256", jf.hexu(rec.file_sha256)), ("frames_sha256", jf.hexu(rec.frames_sha256))]
+        if rec.generator is not None:
+            attrs.append(("model", rec.generator.model))
+        attrs += [("parent", jf.hexu(p)) for p in rec.parents]
+        return events + [("register_clip", attrs)]
+
+    def block_events(self, block: Block, codes: list[int]):
+        """A provenance event on blocks that register clips: how many (block_search provenance.new_records>0)."""
+        n = 0
+        for raw, code in zip(block.txs, codes):
+            tx, _ = self._decode_checked(raw)
+            n += tx is not None and tx.kind == KIND and code == 0
+        return [("provenance", [("new_records", str(n))])] if n else []
+
     def on_commit(self, staged: Overlay) -> None:
         """Index the block's new records now that they are durable."""
         for key, rid in staged.writes.items():
@@ -125,6 +156,29 @@ class ProvenanceApp(AccountApp):
     @staticmethod
     def result_json(result: TxResult):
         return {"record_id": result.data.hex().upper()} if isinstance(result.data, bytes) else None
+
+    # --- abci_query paths (values are the same JSON the /record and /match routes answer)
+    def query(self, path: str, data: bytes) -> QueryAnswer:
+        if path in ("/record", "/record/by_content"):
+            if len(data) != 32:
+                return QueryAnswer(QUERY_BAD_DATA, "data must be 32 bytes (a record id or a content SHA-256)")
+            rid = data if path == "/record" else self.record_id_by_content(data)
+            rec = self.record(rid) if rid else None
+            if rec is None:
+                return QueryAnswer(QUERY_NOT_FOUND, "no record for that id or content hash")
+            return QueryAnswer(value=json.dumps(self.record_json(rec)).encode(), prove_tx=rid)
+        if path == "/records/count":
+            return QueryAnswer(value=str(self.record_count()).encode())
+        if path == "/match":
+            try:
+                fp = Fingerprint.from_obj(decode(data))
+            except (EncodingError, InvalidError, ValueError, TypeError) as exc:
+                return QueryAnswer(QUERY_BAD_DATA, f"data must be a msgpack fingerprint: {exc}")
+            return QueryAnswer(value=json.dumps({"candidates": self._candidates(fp)}).encode())
+        return super().query(path, data)
+
+    def query_paths(self) -> list[str]:
+        return super().query_paths() + ["/record", "/record/by_content", "/records/count", "/match"]
 
     # --- RPC routes
     def routes(self):
@@ -186,17 +240,19 @@ class ProvenanceApp(AccountApp):
     async def rpc_match(self, request):
         """Body: JSON {"fingerprint": base64(msgpack fingerprint)}. Returns candidate records by votes."""
         try:
-            payload = await request.json()
+            payload = json.loads(await request.read())  # deep nesting: RecursionError, caught below
             fp = Fingerprint.from_obj(decode(base64.b64decode(payload["fingerprint"], validate=True)))
-        except (ValueError, KeyError, TypeError, EncodingError, InvalidError) as exc:
+        except (ValueError, KeyError, TypeError, EncodingError, InvalidError, RecursionError) as exc:
             raise ValueError(f'body must be JSON {{"fingerprint": base64}} of a valid fingerprint: {exc}') from None
-        hits = self.pindex.query(fp, max_candidates=MAX_MATCH_CANDIDATES)
+        return {"candidates": self._candidates(fp)}
+
+    def _candidates(self, fp: Fingerprint) -> list[dict]:
         out = []
-        for seq, votes in hits:
+        for seq, votes in self.pindex.query(fp, max_candidates=MAX_MATCH_CANDIDATES):
             rid = self.record_id_by_seq(seq)
             if rid is not None:
                 out.append({"votes": int(votes), "record": self.record_json(self.record(rid))})
-        return {"candidates": out}
+        return out
 
     async def rpc_status(self, request):
         return {"records": str(self.record_count())}

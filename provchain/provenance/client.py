@@ -8,6 +8,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from ..chain import jsonfmt as jf
 from ..chain.encoding import encode
 from ..chain.types import Genesis, InvalidError
 
@@ -51,7 +52,10 @@ class NodeClient:
             err = reply["error"]
             if not isinstance(err, dict):
                 raise NodeError(f"node {self.url} answered {path} with malformed JSON-RPC")
-            raise NodeError(str(err.get("message", "error")), err.get("code"), err.get("data"))
+            # CometBFT routes say "Internal error" and give the reason in data: show the reason
+            data = err.get("data")
+            message = data if isinstance(data, str) and data else str(err.get("message", "error"))
+            raise NodeError(message, err.get("code"), data)
         if "result" not in reply:
             raise NodeError(f"node {self.url} answered {path} without a result")
         return reply["result"]
@@ -61,7 +65,7 @@ class NodeClient:
 
     def genesis(self) -> Genesis:
         try:
-            return Genesis.from_json(json.dumps(self.get("/genesis")["genesis"]))
+            return jf.genesis_from_json(self.get("/genesis")["genesis"])
         except (InvalidError, KeyError, TypeError) as exc:
             raise NodeError(f"node {self.url} sent a malformed genesis: {exc}") from None
 
