@@ -83,12 +83,21 @@ class EventIndex:
     def catch_up(self) -> int:
         """Index every stored block the index does not have yet; returns how many."""
         top, n = self.store.height(), 0
+        if self.indexed_height() > top:  # the store was cut back (a repair): index it again from scratch
+            self.drop()
         for h in range(self.indexed_height() + 1, top + 1):
             self.index_block(self.store.block(h))
             n += 1
         if n:
             log.info("event index: indexed %d blocks", n)
         return n
+
+    def drop(self) -> None:
+        for prefix in (schema.IX_TX, schema.IX_BLOCK):
+            keys = [k for k, _ in self.kv.iterate(prefix)]
+            for i in range(0, len(keys), 10_000):
+                self.kv.write({k: None for k in keys[i:i + 10_000]}, sync=False)
+        self.kv.write({schema.IX_HEIGHT: None})
 
     # --- search
     def _positions(self, prefix: bytes, plen: int, cond: Condition, scanned: list[int]) -> set[bytes]:

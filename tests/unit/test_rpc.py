@@ -310,10 +310,10 @@ def test_event_index_is_rebuilt_when_lost(net):
     from provchain.chain.eventindex import EventIndex
 
     def wipe_and_rebuild():
-        kv = net.node.kv
-        keys = [k for p in (schema.IX_TX, schema.IX_BLOCK) for k, _ in kv.iterate(p)]
-        kv.write({**{k: None for k in keys}, schema.IX_HEIGHT: None})
-        return EventIndex(kv, net.node.app).catch_up()
+        index = EventIndex(net.node.kv, net.node.app)
+        index.drop()
+        assert not list(net.node.kv.iterate(schema.IX_TX))
+        return index.catch_up()
     assert net.on_loop(wipe_and_rebuild) >= height
     st, body = http_json(net.url + f"/tx_search?query=\"tx.hash='{tx_hash(tx).hex().upper()}'\"")
     assert body["result"]["total_count"] == "1"
