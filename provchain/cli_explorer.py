@@ -14,7 +14,7 @@ def cmd_explorer(args) -> int:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     from .explorer.server import run
     return run(args.node, host=args.host, port=args.port, genesis_path=args.genesis,
-               upload_cap_mb=args.upload_cap_mb)
+               upload_cap_mb=args.upload_cap_mb, c2pa_trust_path=args.c2pa_trust)
 
 
 def add_parser(sub) -> None:
@@ -26,5 +26,7 @@ def add_parser(sub) -> None:
                    help="genesis.json whose validator set proofs are checked against (default: taken from the node, "
                         "with a warning)")
     s.add_argument("--upload-cap-mb", type=float, default=200, help="largest clip the verify page accepts (default 200)")
+    s.add_argument("--c2pa-trust", default=None, metavar="PEM",
+                   help="trust anchors for the C2PA manifests of verified clips (the devnet passes its <home>/ca/ca.pem)")
     s.add_argument("--log-level", default="info")
     s.set_defaults(func=cmd_explorer)

@@ -101,8 +101,9 @@ def start_explorer(root: Path, node_url: str, port: int) -> Child | None:
     except ImportError:
         return None
     genesis = root / "node0" / "config" / "genesis.json"  # the devnet's own genesis: trust rooted locally
+    anchors = ["--c2pa-trust", str(root / "ca" / "ca.pem")] if (root / "ca" / "ca.pem").exists() else []  # C2PA
     child = Child("explorer", [sys.executable, "-m", "provchain", "explorer", "--node", node_url, "--port", str(port),
-                               "--genesis", str(genesis)], root / "explorer.log")
+                               "--genesis", str(genesis), *anchors], root / "explorer.log")
     proc = child.start()
     if not wait_healthy(f"http://127.0.0.1:{port}/api", 30, proc):  # polls /api/health
         print(f"warning: explorer did not start; see {child.log_path}", file=sys.stderr)

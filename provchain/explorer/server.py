@@ -41,12 +41,12 @@ async def security_headers(request, response) -> None:
 
 
 def make_app(node_url: str = "http://127.0.0.1:26657", genesis_path: str | None = None,
-             upload_cap_mb: float = 200, poll_interval: float = 1.0) -> web.Application:
+             upload_cap_mb: float = 200, poll_interval: float = 1.0, c2pa_trust: str | None = None) -> web.Application:
     node = AsyncNode(node_url)
     chain = Chain(node)
     cap = int(upload_cap_mb * 1024 * 1024)
     events = Events(chain, poll_interval)
-    uploads = Uploads(chain, genesis_path, cap)
+    uploads = Uploads(chain, genesis_path, cap, c2pa_trust)
     parts = [Pages(chain, genesis_path, cap), Api(chain, events, genesis_path, cap), uploads, events]
 
     app = web.Application(middlewares=[error_middleware(chain.node_url)], client_max_size=1024 * 1024)
@@ -79,7 +79,14 @@ def make_app(node_url: str = "http://127.0.0.1:26657", genesis_path: str | None 
 
 
 def run(node_url: str, host: str = "127.0.0.1", port: int = 8080, genesis_path: str | None = None,
-        upload_cap_mb: float = 200) -> int:
+        upload_cap_mb: float = 200, c2pa_trust_path: str | None = None) -> int:
+    c2pa_trust = None
+    if c2pa_trust_path:
+        try:
+            c2pa_trust = Path(c2pa_trust_path).read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            print(f"error: cannot read C2PA trust anchors {c2pa_trust_path}: {exc}", file=sys.stderr)
+            return 2
     if genesis_path:
         try:
             Genesis.from_json(Path(genesis_path).read_text())
@@ -89,7 +96,7 @@ def run(node_url: str, host: str = "127.0.0.1", port: int = 8080, genesis_path: 
     if upload_cap_mb <= 0:
         print("error: --upload-cap-mb must be positive", file=sys.stderr)
         return 2
-    app = make_app(node_url, genesis_path, upload_cap_mb)
+    app = make_app(node_url, genesis_path, upload_cap_mb, c2pa_trust=c2pa_trust)
     print(f"explorer: http://{host}:{port} reading node {node_url}", file=sys.stderr, flush=True)
     try:
         web.run_app(app, host=host, port=port, print=None, access_log=None, shutdown_timeout=5)

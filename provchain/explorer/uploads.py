@@ -2,7 +2,8 @@
 exactly as the `verify` command runs it; an exact SHA-256 hit (computed in the browser, so the file
 never leaves it) is proven by record id with `lightclient.prove_record` and judged by `verify.decide`.
 Proofs are checked against the genesis validator set (`--genesis PATH`, otherwise taken from the node
-with the trust warning).
+with the trust warning). An uploaded clip's C2PA manifest is read and checked like `verify` does
+(`--c2pa-trust PEM` anchors); a clip found by its hash alone was not uploaded, so its manifest is not read.
 
 Uploads are streamed to a temporary file (capped at `upload_cap` bytes) and deleted in every case;
 one verification runs at a time, in a worker thread, so pages stay responsive.
@@ -40,11 +41,12 @@ def probe_duration(path: str) -> float | None:
 
 
 class Uploads:
-    def __init__(self, chain: Chain, genesis_path: str | None, upload_cap: int):
+    def __init__(self, chain: Chain, genesis_path: str | None, upload_cap: int, c2pa_trust: str | None = None):
         self.chain = chain
         self.node_url = chain.node_url
         self.genesis_path = genesis_path
         self.upload_cap = upload_cap
+        self.c2pa_trust = c2pa_trust
         self._trust: tuple[Genesis, dict] | None = None
         self._trust_lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="explorer-verify")
@@ -72,12 +74,13 @@ class Uploads:
         from ..provenance.client import NodeClient
         from ..provenance.verify import verify_file
         genesis, trust = self._trust_sync()
-        res = verify_file(path, NodeClient(self.node_url), genesis, trust)
+        res = verify_file(path, NodeClient(self.node_url), genesis, trust, c2pa_trust=self.c2pa_trust)
         res["file"] = name
         res["errors"] = [str(e).replace(path, name) for e in res["errors"]]
         return res, probe_duration(path) if res["verdict"] != "error" else None
 
     def _verify_record_sync(self, rid: str, sha: str | None, name: str) -> dict:
+        from ..provenance.c2pa_read import not_read
         from ..provenance.client import NodeClient
         from ..provenance.lightclient import prove_record
         from ..provenance.verify import SCHEMA_VERSION, decide
@@ -89,7 +92,9 @@ class Uploads:
         file_sha = bytes.fromhex(sha) if sha else (p.record.file_sha256 if p.record else b"")
         verdict, matches = decide(SimpleNamespace(file_sha256=file_sha, fingerprint=None), [p])
         return {"schema_version": SCHEMA_VERSION, "file": name, "content_sha256": sha or (file_sha.hex().upper() or None),
-                "verdict": verdict, "matches": matches, "trust": trust, "errors": []}
+                "verdict": verdict, "matches": matches, "trust": trust, "errors": [],
+                "c2pa": not_read("the file was not uploaded (found by its SHA-256), so its C2PA manifest was "
+                                 "not read here; the `verify` command reads it")}
 
     async def run_sync(self, fn, *args):
         from ..provenance.client import NodeError

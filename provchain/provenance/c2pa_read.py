@@ -27,6 +27,12 @@ def empty_report(available: bool, error: str | None = None) -> dict:
             "manifest_lost": False, "error": error}
 
 
+def not_read(reason: str) -> dict:
+    """The report for a clip whose bytes were not available to read."""
+    import importlib.util
+    return empty_report(importlib.util.find_spec("c2pa") is not None, reason)
+
+
 def _context(trust_pem: str | None):
     import c2pa
     settings = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}}

@@ -212,3 +212,36 @@ def test_pages_fit_a_phone_in_dark_mode(devnet, phone):
             phone.set_input_files("#file-input", devnet["reg"])
             expect(phone.locator("#verdict-word")).to_have_text("verified", timeout=30000)
         shot(phone, f"phone-dark-{name}")
+
+
+def test_verify_page_shows_content_credentials(devnet, page, tmp_path):
+    """The devnet's explorer trusts the devnet CA: a clip signed with a devnet certificate shows a trusted
+    manifest; one that names a record this chain lacks is a conflict; a remux of a signed registered clip
+    says its manifest was lost."""
+    pytest.importorskip("c2pa")
+    from provchain.devnet import ca
+    from provchain.generator.hooks import Hook, Outbox
+    from provchain.provenance import c2pa_sign
+    from tests.unit.test_c2pa import remux, write_clip
+    ca_dir = devnet["clips"].parent / "net" / "ca"
+    key = crypto.PrivateKey.generate()
+    cert = tmp_path / "creator.cert.pem"
+    cert.write_text(ca.issue(ca_dir, key.pubkey, "Browser Creator"))
+    hook = Hook(devnet["node"], key, Outbox(tmp_path / "outbox"), "browser-test", cert=str(cert))
+    signed = write_clip(tmp_path / "signed.mp4", seed=41)
+    assert hook.register(signed, prompt="p", seed=1) is not None
+    page.goto(devnet["url"] + "/verify")
+    page.set_input_files("#file-input", remux(signed, str(tmp_path / "remuxed.mp4")))
+    expect(page.locator("#c2pa-state")).to_have_attribute("data-state", "lost", timeout=60000)
+    expect(page.locator("#c2pa-card")).to_contain_text("LOST")
+    shot(page, "verify-c2pa-lost")
+
+    claims = write_clip(tmp_path / "claims.mp4", seed=42)
+    c2pa_sign.sign_clip(claims, analyze_file(claims), key, cert.read_text(), "browser-test", hook.chain_ref())
+    page.set_input_files("#file-input", claims)
+    expect(page.locator("#verdict-word")).to_have_text("unregistered", timeout=60000)
+    expect(page.locator("#c2pa-state")).to_have_attribute("data-state", "Trusted")
+    expect(page.locator("#c2pa-check")).to_have_attribute("data-check", "conflict")
+    expect(page.locator("#c2pa-card")).to_contain_text("Browser Creator")
+    expect(page.locator("#c2pa-card")).to_contain_text("c2pa.created by browser-test trainedAlgorithmicMedia")
+    shot(page, "verify-c2pa-conflict")

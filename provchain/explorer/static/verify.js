@@ -120,6 +120,47 @@
     return card;
   }
 
+  // The clip's C2PA manifest (Content Credentials), as `verify` reports it in its "c2pa" object.
+  function c2paCard(c) {
+    const card = el("div", { class: "card", id: "c2pa-card" }, el("h2", {}, "Content Credentials (C2PA)"));
+    if (!c) return card;
+    if (!c.present) {
+      let text = "No C2PA manifest in this file.", cls = "muted";
+      if (c.manifest_lost) {
+        text = "No C2PA manifest: it was LOST. The registered file carried one; a remux or re-encode strips it. " +
+               "The chain still found the record by the clip's fingerprint.";
+        cls = "bad";
+      } else if (c.error) {
+        text = "C2PA: " + c.error;
+      }
+      card.append(el("p", { class: cls, id: "c2pa-state", "data-state": c.manifest_lost ? "lost" : "none" }, text));
+      return card;
+    }
+    const signer = c.signer || {};
+    const state = c.validation_state || "?";
+    const rows = [
+      ["Validation", el("span", { id: "c2pa-state", "data-state": state, class: state === "Invalid" ? "bad" : state === "Trusted" ? "ok" : "" },
+        state + (state === "Valid" ? " (signature valid; the signer's certificate is not from a trusted CA)" : ""))],
+      ["Claim generator", c.claim_generator || "—"],
+      ["Signer", [signer.common_name, signer.organization].filter(Boolean).join(", ") + (signer.alg ? " (" + signer.alg + ")" : "") || "—"],
+      ["Actions", c.actions.length ? c.actions.map((a) => [a.action, a.software_agent && "by " + a.software_agent,
+        a.digital_source_type && a.digital_source_type.split("/").pop()].filter(Boolean).join(" ")).join("; ") : "—"],
+      ["Soft binding", c.soft_binding ? c.soft_binding.alg : "—"],
+    ];
+    const check = el("span", { id: "c2pa-check", "data-check": c.chain_check });
+    if (c.chain_check === "consistent") check.append(el("span", { class: "ok" }, "agrees with the chain: record "),
+      PC.hashLink("/record/" + c.record_id, c.record_id, 10));
+    else if (c.chain_check === "conflict") check.append(el("strong", { class: "bad" }, "CONFLICT: " + c.conflicts.join("; ")));
+    else if (c.chain_check === "other_chain") check.append("names another chain (" + c.chain_claim.chain_id + ")");
+    else check.append(el("span", { class: "muted" }, "the manifest names no record of a provchain"));
+    rows.push(["Chain record", check]);
+    card.append(el("table", { class: "kv" }, el("tbody", {}, ...rows.map(([k, val]) =>
+      el("tr", {}, el("th", { scope: "row" }, k), el("td", {}, val))))));
+    if (c.failures.length) card.append(el("ul", { class: "plain small bad" },
+      ...c.failures.map((f) => el("li", {}, (f.code || "?") + (f.explanation ? ": " + f.explanation : "")))));
+    return card;
+  }
+
   function render(body) {
     progress.hidden = true;
     result.hidden = false;
@@ -140,7 +181,7 @@
     const t = el("table", { class: "kv" }, el("tbody", {}, ...rows.map(([k, val]) =>
       el("tr", {}, el("th", { scope: "row" }, k), el("td", {}, val)))));
     meta.append(t);
-    result.replaceChildren(box, meta, timeline(v, body.clip));
+    result.replaceChildren(box, meta, c2paCard(v.c2pa), timeline(v, body.clip));
     if ((v.matches || []).length) {
       result.append(el("h2", {}, "Source records and proof checks"));
       for (const m of v.matches) result.append(matchCard(m));
