@@ -317,3 +317,37 @@ def test_event_index_is_rebuilt_when_lost(net):
     assert net.on_loop(wipe_and_rebuild) >= height
     st, body = http_json(net.url + f"/tx_search?query=\"tx.hash='{tx_hash(tx).hex().upper()}'\"")
     assert body["result"]["total_count"] == "1"
+
+
+def test_every_route_answers_over_both_transports_with_the_same_result(net):
+    key = crypto.PrivateKey.generate()
+    tx, height = register(net, key, 99)
+    th = tx_hash(tx)
+    _, blk = http_json(net.url + f"/block?height={height}")
+    bh = bytes.fromhex(blk["result"]["block_id"]["hash"])
+    other = record(98).sign(key, CHAIN, 1).encode()
+    json_params = {"block": {"height": str(height)}, "block_by_hash": {"hash": base64.b64encode(bh).decode()},
+                   "block_results": {"height": str(height)}, "commit": {"height": str(height)},
+                   "header": {"height": str(height)}, "header_by_hash": {"hash": base64.b64encode(bh).decode()},
+                   "tx": {"hash": base64.b64encode(th).decode(), "prove": True},
+                   "tx_search": {"query": f"tx.height={height}"}, "block_search": {"query": f"block.height={height}"},
+                   "check_tx": {"tx": base64.b64encode(other).decode()},
+                   "abci_query": {"path": "/records/count"}, "blockchain": {"minHeight": "1", "maxHeight": str(height)},
+                   "validators": {"height": str(height)}, "consensus_params": {"height": str(height)}}
+    uri_params = {"block": f"height={height}", "block_by_hash": f"hash=0x{bh.hex()}", "block_results": f"height={height}",
+                  "commit": f"height={height}", "header": f"height={height}", "header_by_hash": f"hash=0x{bh.hex()}",
+                  "tx": f"hash=0x{th.hex()}&prove=true", "tx_search": f'query="tx.height={height}"',
+                  "block_search": f'query="block.height={height}"', "check_tx": f"tx=0x{other.hex()}",
+                  "abci_query": 'path="/records/count"', "blockchain": f"minHeight=1&maxHeight={height}",
+                  "validators": f"height={height}", "consensus_params": f"height={height}"}
+    volatile = {"status", "net_info", "consensus_state", "dump_consensus_state", "abci_info", "abci_query",
+                "unconfirmed_txs", "num_unconfirmed_txs", "validators"}  # change between the two calls
+    for route in rpc_routes.ROUTES:
+        if route.startswith("broadcast_tx"):
+            continue  # covered above: they change the chain
+        st, by_post = post(net, {"jsonrpc": "2.0", "id": route, "method": route, "params": json_params.get(route, {})})
+        assert st == 200 and "result" in by_post, (route, by_post)
+        st, by_get = http_json(net.url + f"/{route}?" + uri_params.get(route, ""))
+        assert st == 200 and "result" in by_get and by_get["id"] == -1, (route, by_get)
+        if route not in volatile:
+            assert by_post["result"] == by_get["result"], route

@@ -180,6 +180,14 @@ class CometRoutes:
         return {"round_state": {"height/round/step": f"{m.height}/{m.round}/{m.step_name}",
                                 "height": str(m.height), "round": m.round, "step": m.step_name}}
 
+    async def dump_consensus_state(self, p: Params):
+        """The round state as consensus_state, and each connected peer with the height it reported."""
+        heights = self.node.driver.peer_heights
+        peers = [{"node_address": f"{pe['node_id']}@{pe['addr']}",
+                  "peer_state": {"round_state": {"height": str(heights.get(pe["addr"], 0))}}}
+                 for pe in self.node.p2p.info() if pe["outbound"] or pe["inbound"]]
+        return {**await self.consensus_state(p), "peers": peers}
+
     # --- blocks
     async def blockchain(self, p: Params):
         """Block metas from maxHeight down to minHeight, at most 20, newest first."""
@@ -402,7 +410,7 @@ ROUTES: dict[str, list[str]] = {
     "commit": ["height"], "header": ["height"], "header_by_hash": ["hash"], "check_tx": ["tx"],
     "tx": ["hash", "prove"], "tx_search": ["query", "prove", "page", "per_page", "order_by"],
     "block_search": ["query", "page", "per_page", "order_by"], "validators": ["height", "page", "per_page"],
-    "consensus_state": [], "consensus_params": ["height"], "unconfirmed_txs": ["limit"],
+    "consensus_state": [], "dump_consensus_state": [], "consensus_params": ["height"], "unconfirmed_txs": ["limit"],
     "num_unconfirmed_txs": [], "broadcast_tx_commit": ["tx"], "broadcast_tx_sync": ["tx"],
     "broadcast_tx_async": ["tx"], "abci_query": ["path", "data", "height", "prove"], "abci_info": [],
 }
