@@ -20,6 +20,7 @@ ROUTES_DOC = {
     "GET /api/record/{id}": "a provenance record (fingerprint included)",
     "GET /api/record?content_sha256=HEX": "the record of a file by its SHA-256",
     "GET /api/record/{id}/fingerprint.png": "the fingerprint as a picture",
+    "GET /api/record/{id}/related": "records of the same content registered earlier and later (judged here)",
     "GET /api/records?page=N&per_page=M": "all records, stable pages (1 = oldest), newest page by default",
     "GET /api/creator/{pubkey}?page=N&per_page=M": "a creator's records, stable pages",
     "GET /api/validators?window=N": "voting power, last signed, missed blocks, double-sign evidence",
@@ -44,6 +45,7 @@ class Api:
             ("/api/block_by_hash/{hash}", self.block_by_hash), ("/api/tx/{hash}", self.tx),
             ("/api/record", self.record_query), ("/api/record/{id}", self.record),
             ("/api/record/{id}/fingerprint.png", self.fingerprint_png),
+            ("/api/record/{id}/related", self.related),
             ("/api/records", self.records), ("/api/creator/{pubkey}", self.creator),
             ("/api/validators", self.validators), ("/api/search", self.search),
         ]]
@@ -100,6 +102,9 @@ class Api:
         except (KeyError, ValueError, TypeError) as exc:
             raise ExplorerError(502, f"the node sent a fingerprint that can't be read: {exc}") from None
         return web.Response(body=png, content_type="image/png", headers={"Cache-Control": "max-age=86400"})
+
+    async def related(self, request):
+        return web.json_response(await self.chain.related(await self.chain.record(request.match_info["id"])))
 
     async def records(self, request):
         return web.json_response(await self.chain.records_page(parse_page(request), per=parse_per_page(request)))

@@ -226,6 +226,33 @@ class Chain:
             raise
         return {**rec, "final": True}
 
+    async def related(self, rec: dict) -> dict:
+        """The records the node offers for this record's fingerprint that match it on their own, split
+        into those registered before it (it repeats their content: a later claim, or a declared
+        derivative) and after it.  Judged here (provenance.claims), from the node's fingerprints."""
+        from ..provenance.claims import candidate_fingerprint, related_records
+        out = {"earlier": [], "later": [], "error": None}
+        try:
+            fp = candidate_fingerprint(rec)
+            cands = (await self.node.post("/match", {"fingerprint": rec["fingerprint"]["data"]}))["candidates"]
+            cands = [c for c in cands if c["record"]["record_id"] != rec["record_id"]]
+            found = await asyncio.get_running_loop().run_in_executor(None, related_records, fp, cands)
+        except (KeyError, TypeError, ValueError) as exc:
+            out["error"] = f"could not compare with other records: {exc}"
+            return out
+        except NodeAnswer as exc:
+            out["error"] = f"the node could not be asked for matching records: {exc.message}"
+            return out
+        me = (int(rec["height"]), int(rec["index"]))
+        for r in found:
+            item = {"record_id": r.record["record_id"], "creator": r.record["creator"],
+                    "height": int(r.record["height"]), "block_time": r.record["block_time"],
+                    "how": "copy" if r.verdict == "match" else "shares parts",
+                    "similarity": r.match.similarity,
+                    "parents": r.record.get("parents", [])}
+            out["earlier" if r.order[:2] < me else "later"].append(item)
+        return out
+
     async def record_or_none(self, **params) -> dict | None:
         try:
             return await self.node.get_or_none("/record", fingerprint="false", **params)

@@ -53,10 +53,16 @@ class AsyncNode:
 
     async def get(self, path: str, **params):
         """GET path?params and return the JSON-RPC result."""
+        return await self._call("GET", path, {k: str(v) for k, v in params.items() if v is not None}, None)
+
+    async def post(self, path: str, body: dict):
+        """POST a JSON body to path and return the JSON-RPC result."""
+        return await self._call("POST", path, None, body)
+
+    async def _call(self, method: str, path: str, params: dict | None, body: dict | None):
         await self.start()
-        q = {k: str(v) for k, v in params.items() if v is not None}
         try:
-            async with self._session.get(self.url + path, params=q) as r:
+            async with self._session.request(method, self.url + path, params=params, json=body) as r:
                 raw = await r.read()
                 status = r.status
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:

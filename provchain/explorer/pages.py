@@ -31,6 +31,33 @@ def block_rows(blocks: list[dict], vals: list[dict]) -> list:
              H.hash_link(f"/block/{b['height']}", b["hash"], 6)] for b in blocks]
 
 
+def related_html(rel: dict) -> H.Markup:
+    """Earlier and later records of the same content (Chain.related), as two short tables."""
+    def rows(items):
+        return [[H.hash_link(f"/record/{x['record_id']}", x["record_id"], 8),
+                 H.hash_link(f"/creator/{x['creator']}", x["creator"], 6),
+                 H.link(f"/block/{x['height']}", x["height"]), H.time_tag(x["block_time"]),
+                 f"{x['how']} ({x['similarity']:.0%})" + (" · declared derivative" if x["parents"] else "")]
+                for x in items]
+    head = ["Record", "Creator", "Height", "Registered", "How"]
+    parts = []
+    if rel["earlier"]:
+        parts.append(H.tag("p", "Registered earlier: the first of these is the origin of this content; this record is "
+                                "a later claim unless it was declared a derivative (Parents).", id="claims-earlier-note"))
+        parts.append(H.table(head, rows(rel["earlier"]), tbody_id="claims-earlier"))
+    else:
+        parts.append(H.tag("p", "No earlier record shows this content: this record is its first registration.",
+                           class_="muted", id="claims-earlier-note"))
+    if rel["later"]:
+        parts.append(H.tag("p", "Registered later with the same content (later claims or derivatives):"))
+        parts.append(H.table(head, rows(rel["later"]), tbody_id="claims-later"))
+    if rel["error"]:
+        parts.append(H.tag("p", rel["error"], class_="bad"))
+    parts.append(H.tag("p", "Compared by this explorer from the fingerprints its node serves; the chain itself "
+                            "only orders registrations in time.", class_="muted small"))
+    return H.join(parts)
+
+
 def record_rows(recs: list[dict], with_creator: bool = True) -> list:
     rows = []
     for r in recs:
@@ -179,7 +206,7 @@ class Pages:
                    if r["parents"] else H.tag("p", "None: this clip was not declared as an edit of another record.", class_="muted"))
         body = H.render(
             "record.html", rid=rid, short_id=H.short(rid, 8), table=H.kv_table(rows), media=H.kv_table(media),
-            generator=gen_html, parents=parents, samples=fp_rows, alg=r["fingerprint"].get("alg", ""),
+            generator=gen_html, parents=parents, related=related_html(await self.chain.related(r)), samples=fp_rows, alg=r["fingerprint"].get("alg", ""),
             fp_src=f"/api/record/{rid}/fingerprint.png",
             fp_width=256 * CELL_W, fp_height=max(1, fp_rows) * row_height(fp_rows), raw=json.dumps(dict(r), indent=2))
         return html_response(f"Record {H.short(rid, 6)}", body, scripts=("record.js",))

@@ -1,6 +1,6 @@
 """The verify flow behind the Verify page: an uploaded clip goes through `provenance.verify.verify_file`
 exactly as the `verify` command runs it; an exact SHA-256 hit (computed in the browser, so the file
-never leaves it) is proven by record id with `lightclient.prove_record` and judged by `verify.decide`.
+never leaves it) is proven by record id with `lightclient.prove_record` and judged by `verify.judge`.
 Proofs are checked against the genesis validator set (`--genesis PATH`, otherwise taken from the node
 with the trust warning). An uploaded clip's C2PA manifest is read and checked like `verify` does
 (`--c2pa-trust PEM` anchors); a clip found by its hash alone was not uploaded, so its manifest is not read.
@@ -80,21 +80,29 @@ class Uploads:
         return res, probe_duration(path) if res["verdict"] != "error" else None
 
     def _verify_record_sync(self, rid: str, sha: str | None, name: str) -> dict:
+        """Prove the record, then judge it like `verify` does a file: the other records the node offers
+        for its proven fingerprint are proven too, so an earlier registrant of the same content is named."""
         from ..provenance.c2pa_read import not_read
         from ..provenance.client import NodeClient
         from ..provenance.lightclient import prove_record
-        from ..provenance.verify import SCHEMA_VERSION, decide
+        from ..provenance.match import evidence_shortfall
+        from ..provenance.verify import empty_result, judge, prove_candidates
         genesis, trust = self._trust_sync()
-        p = prove_record(NodeClient(self.node_url), bytes.fromhex(rid), genesis)
+        client = NodeClient(self.node_url)
+        p = prove_record(client, bytes.fromhex(rid), genesis)
         if p.verified and sha is not None and p.record.file_sha256.hex().upper() != sha:
             raise ExplorerError(409, "the proven record's content SHA-256 is not the file's; upload the file "
                                      "to compare it by fingerprint")
         file_sha = bytes.fromhex(sha) if sha else (p.record.file_sha256 if p.record else b"")
-        verdict, matches = decide(SimpleNamespace(file_sha256=file_sha, fingerprint=None), [p])
-        return {"schema_version": SCHEMA_VERSION, "file": name, "content_sha256": sha or (file_sha.hex().upper() or None),
-                "verdict": verdict, "matches": matches, "trust": trust, "errors": [],
-                "c2pa": not_read("the file was not uploaded (found by its SHA-256), so its C2PA manifest was "
-                                 "not read here; the `verify` command reads it")}
+        fp = p.record.fingerprint if p.verified and not evidence_shortfall(p.record.fingerprint) else None
+        out = {**empty_result(name, trust), "content_sha256": sha or (file_sha.hex().upper() or None),
+               "c2pa": not_read("the file was not uploaded (found by its SHA-256), so its C2PA manifest was "
+                                "not read here; the `verify` command reads it")}
+        try:
+            others = [q for q in prove_candidates(client, genesis, [], fp) if q.record_id != p.record_id]
+        except (KeyError, TypeError, ValueError) as exc:
+            return {**out, "verdict": "invalid", "errors": [f"the node sent malformed candidates: {exc}"]}
+        return {**out, **judge(SimpleNamespace(file_sha256=file_sha, fingerprint=fp), [p] + others)}
 
     async def run_sync(self, fn, *args):
         from ..provenance.client import NodeError

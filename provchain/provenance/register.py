@@ -9,16 +9,14 @@ proof: the chain itself only refuses byte-identical content and parents that do 
 
 from __future__ import annotations
 
-import base64
 import time
 from dataclasses import dataclass
 
 from ..chain import crypto
 from ..chain import jsonfmt as jf
-from ..chain.encoding import EncodingError, decode
+from .claims import related_records
 from .client import NodeClient, NodeError
-from .fingerprint import ClipAnalysis, Fingerprint
-from .match import match
+from .fingerprint import ClipAnalysis
 from .record import GeneratorInfo, MediaInfo, RegisterClip
 
 ERR_DUPLICATE = 7
@@ -46,6 +44,7 @@ class PriorClaim:
     block_time: str
     how: str  # "same content" (file or decoded frames identical), "match" or "altered" (perceptual)
     similarity: float
+    index: int = 0  # position in its block
 
     def to_json(self) -> dict:
         return {"record_id": self.record_id, "creator": self.creator, "height": self.height,
@@ -59,7 +58,8 @@ class PriorClaim:
 
 
 def _prior(rec: dict, how: str, similarity: float) -> PriorClaim:
-    return PriorClaim(rec["record_id"], rec["creator"], int(rec["height"]), rec["block_time"], how, similarity)
+    return PriorClaim(rec["record_id"], rec["creator"], int(rec["height"]), rec["block_time"], how, similarity,
+                      int(rec.get("index", 0)))
 
 
 def prior_claims(client: NodeClient, analysis: ClipAnalysis) -> list[PriorClaim]:
@@ -70,18 +70,13 @@ def prior_claims(client: NodeClient, analysis: ClipAnalysis) -> list[PriorClaim]
         rec = client.record_by_content(sha)
         if rec is not None:
             out.setdefault(rec["record_id"], _prior(rec, "same content", 1.0))
-    for cand in client.match(analysis.fingerprint.to_obj()):
-        try:
-            rec = cand["record"]
-            fp = Fingerprint.from_obj(decode(base64.b64decode(rec["fingerprint"]["data"], validate=True)))
-        except (KeyError, TypeError, ValueError, EncodingError) as exc:
-            raise NodeError(f"node {client.url} sent a malformed /match candidate: {exc}") from None
-        if rec["record_id"] in out:
-            continue
-        r = match(analysis.fingerprint, {rec["record_id"]: fp})
-        if r.verdict != "unregistered":
-            out[rec["record_id"]] = _prior(rec, r.verdict, r.matches[0].similarity)
-    return sorted(out.values(), key=lambda c: (c.height, c.record_id))
+    try:
+        related = related_records(analysis.fingerprint, client.match(analysis.fingerprint.to_obj()))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise NodeError(f"node {client.url} sent a malformed /match candidate: {exc}") from None
+    for r in related:
+        out.setdefault(r.record["record_id"], _prior(r.record, r.verdict, r.match.similarity))
+    return sorted(out.values(), key=lambda c: (c.height, c.index, c.record_id))
 
 
 def check_claims(prior: list[PriorClaim], creator: str, parents: list[str], force: bool) -> str | None:

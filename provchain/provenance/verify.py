@@ -27,7 +27,7 @@ from ..chain.types import Genesis, InvalidError
 from .c2pa_read import check_against_chain, read_manifest
 from .c2pa_read import human_line as c2pa_line
 from .client import NodeClient, NodeError
-from .fingerprint import ClipAnalysis, FingerprintError, analyze_file
+from .fingerprint import ClipAnalysis, Fingerprint, FingerprintError, analyze_file
 from .lightclient import ProvenRecord, prove_record
 from .match import RecordMatch, Segment, evidence_shortfall, match
 
@@ -169,13 +169,26 @@ def judge(analysis: ClipAnalysis, proven: list[ProvenRecord]) -> dict:
     return out
 
 
-def decide(analysis: ClipAnalysis, proven: list[ProvenRecord]) -> tuple[str, list[dict]]:
-    """(verdict, matches) of judge(), for callers that need only these."""
-    j = judge(analysis, proven)
-    return j["verdict"], j["matches"]
+def prove_candidates(client: NodeClient, genesis: Genesis, ids: list[bytes], fingerprint: Fingerprint | None,
+                     say=lambda msg: None) -> list[ProvenRecord]:
+    """Prove the records `ids` and every /match candidate the node offers for `fingerprint` (when
+    given).  Raises NodeError when the node is unreachable, KeyError/TypeError/ValueError for
+    malformed candidates; a record whose proof fails comes back unverified."""
+    ids = list(ids)
+    for cand in client.match(fingerprint.to_obj()) if fingerprint is not None else []:
+        rid = jf.parse_hex(cand["record"]["record_id"], 32)
+        if rid not in ids:
+            ids.append(rid)
+    say(f"node offered {len(ids)} candidate record(s)")
+    proven = []
+    for rid in ids:
+        p = prove_record(client, rid, genesis)
+        say(f"record {jf.hexu(rid)[:16]}…: " + ", ".join(f"{c.name} {'ok' if c.ok else 'FAILED'}" for c in p.checks))
+        proven.append(p)
+    return proven
 
 
-def _empty(path, trust: dict) -> dict:
+def empty_result(path, trust: dict) -> dict:
     """The result object before anything is known (verdict `error`); every key is always present."""
     return {"schema_version": SCHEMA_VERSION, "file": str(path), "content_sha256": None, "verdict": "error",
             "verdict_record_id": None, "origin_record_id": None, "matches": [], "trust": trust, "errors": []}
@@ -185,7 +198,7 @@ def verify_file(path: str, client: NodeClient, genesis: Genesis, trust: dict, pr
                 c2pa_trust: str | None = None) -> dict:
     """`c2pa_trust`: PEM trust anchors for the clip's C2PA manifest (e.g. the devnet CA)."""
     say = progress or (lambda msg: None)
-    out = {**_empty(path, trust), "c2pa": read_manifest(str(path), c2pa_trust)}
+    out = {**empty_result(path, trust), "c2pa": read_manifest(str(path), c2pa_trust)}
     try:
         t0 = time.monotonic()
         analysis = analyze_file(path)
@@ -196,24 +209,12 @@ def verify_file(path: str, client: NodeClient, genesis: Genesis, trust: dict, pr
     out["content_sha256"] = jf.hexu(analysis.file_sha256)
     short = evidence_shortfall(analysis.fingerprint)
     try:
-        ids: list[bytes] = []
         exact = client.record_by_content(analysis.file_sha256)
-        if exact is not None:
-            ids.append(jf.parse_hex(exact["record_id"], 32))
-        elif short:
+        if exact is None and short:
             out["errors"].append(f"no record has this exact file, and it is {short}")
             return out
-        for cand in [] if short else client.match(analysis.fingerprint.to_obj()):
-            rid = jf.parse_hex(cand["record"]["record_id"], 32)
-            if rid not in ids:
-                ids.append(rid)
-        say(f"node offered {len(ids)} candidate record(s)")
-        proven = []
-        for rid in ids:
-            p = prove_record(client, rid, genesis)
-            say(f"record {jf.hexu(rid)[:16]}…: " + ", ".join(f"{c.name} {'ok' if c.ok else 'FAILED'}"
-                                                           for c in p.checks))
-            proven.append(p)
+        ids = [jf.parse_hex(exact["record_id"], 32)] if exact is not None else []
+        proven = prove_candidates(client, genesis, ids, None if short else analysis.fingerprint, say)
     except NodeError as exc:
         out["errors"].append(str(exc))
         return out
@@ -314,7 +315,7 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except NodeError as exc:
-        results = [{**_empty(f, {"source": "node", "error": str(exc)}), "errors": [str(exc)],
+        results = [{**empty_result(f, {"source": "node", "error": str(exc)}), "errors": [str(exc)],
                     "c2pa": read_manifest(f, c2pa_trust)} for f in args.files]
         _print(results, args.json)
         return 4

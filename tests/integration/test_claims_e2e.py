@@ -1,5 +1,5 @@
 """First registrant = origin, end to end: two creators, the real `provchain register` and `verify` CLIs,
-a real 4-validator devnet (separate processes, LevelDB, free ports)."""
+a real 4-validator devnet (separate processes, LevelDB, free ports) and the explorer reading it."""
 
 import json
 import os
@@ -12,6 +12,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import corpus  # noqa: E402
 
 from provchain.devnet.cluster import Cluster  # noqa: E402
+from tests.integration.test_explorer_api import fetch, getj, start_explorer  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -37,6 +38,7 @@ def net(tmp_path_factory):
     root = tmp_path_factory.mktemp("claims")
     c = Cluster(root / "net", n=4, app="provenance")
     c.start_all()
+    explorer = None
     try:
         clips = root / "clips"
         clips.mkdir()
@@ -44,8 +46,14 @@ def net(tmp_path_factory):
         alice, bob = root / "alice.pem", root / "bob.pem"
         rc, regs, err = register(c.url(0), alice, src)
         assert rc == 0 and regs[0]["registered"] and not regs[0]["existing"], err
+        explorer, base = start_explorer(c.url(3), root / "explorer.log", "--genesis",
+                                        str(c.homes[0] / "config/genesis.json"))
+        c.explorer = base
         yield c, clips, src, alice, bob, regs[0]
     finally:
+        if explorer is not None:
+            explorer.terminate()
+            explorer.wait(10)
         c.stop_all()
 
 
@@ -79,6 +87,18 @@ def test_someone_elses_reencode_is_refused_then_forced_and_verify_names_the_firs
     assert (rc, res["verdict"]) == (0, "match"), res
     assert res["verdict_record_id"] == res["origin_record_id"] == first["record_id"]
     assert [m["claim"] for m in res["matches"]] == ["origin", "later"]
+    # the explorer: bob's record page lists alice's as registered earlier, hers lists bob's as later
+    st, rel = getj(f"{c.explorer}/api/record/{later['record_id']}/related")
+    assert st == 200 and [x["record_id"] for x in rel["earlier"]] == [first["record_id"]] and rel["later"] == []
+    st, rel = getj(f"{c.explorer}/api/record/{first['record_id']}/related")
+    assert [x["record_id"] for x in rel["later"]] == [later["record_id"]] and rel["earlier"] == []
+    st, _, page = fetch(f"{c.explorer}/record/{later['record_id']}")
+    assert st == 200 and 'id="claims-earlier"' in page.decode() and first["record_id"] in page.decode()
+    # the explorer's exact-hash verify path (the browser found bob's file by its SHA-256) names alice too
+    st, ans = getj(f"{c.explorer}/api/verify/record/{later['record_id']}")
+    v = ans["verify"]
+    assert st == 200 and v["verdict"] == "verified" and v["verdict_record_id"] == later["record_id"], ans
+    assert v["origin_record_id"] == first["record_id"]
 
 
 def test_identical_content_of_someone_else_is_refused_even_with_force(net):
