@@ -13,6 +13,7 @@ import corpus  # noqa: E402
 
 from provchain.devnet.cluster import Cluster  # noqa: E402
 from tests.integration.test_explorer_api import fetch, getj, start_explorer  # noqa: E402
+from tests.unit.test_verify_schema import validate  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +31,11 @@ def register(node, key, *files, extra=()):
 
 def verify(node, path, human=False):
     p = cli("provchain.provenance.verify", "-q", "--node", node, *([] if human else ["--json"]), str(path))
-    return p.returncode, (p.stdout if human else json.loads(p.stdout))
+    if human:
+        return p.returncode, p.stdout
+    out = json.loads(p.stdout)
+    validate(out)  # docs/verify-output.schema.json
+    return p.returncode, out
 
 
 @pytest.fixture(scope="module")
