@@ -166,3 +166,22 @@ def test_manifests_contradicting_the_chain_are_conflicts(net, registered_clip, t
     u = by_file[unregistered]
     assert u["verdict"] == "unregistered"
     assert u["c2pa"]["chain_check"] == "conflict" and "does not have" in u["c2pa"]["conflicts"][0]
+
+
+def test_generated_clip_carries_a_trusted_manifest_and_verifies(net, creator, tmp_path):
+    """`provchain generate` (the built-in model, a 1 s clip) signs before it registers."""
+    pytest.importorskip("torch")
+    out = tmp_path / "gen.mp4"
+    env = dict(os.environ, PYTHONPATH=os.getcwd())
+    run = subprocess.run([sys.executable, "-m", "provchain", "generate", "a red ball bouncing", "-o", str(out),
+                          "--seconds", "1", "--seed", "4", "--key", str(creator), "--node", net.url(0),
+                          "--outbox", str(tmp_path / "outbox"), "--json"],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    reg = json.loads(run.stdout)
+    res = run_verify(net, devnet_anchor(net), str(out))
+    assert res["verdict"] == "verified" and res["verdict_record_id"] == reg["record_id"]
+    c = res["c2pa"]
+    assert c["validation_state"] == "Trusted" and c["chain_check"] == "consistent" and c["record_id"] == reg["record_id"]
+    assert c["actions"][0]["software_agent"] == reg["model"]
+    assert c["actions"][0]["digital_source_type"] == c2pa_sign.TRAINED
