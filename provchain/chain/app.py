@@ -212,11 +212,12 @@ class AccountApp:
 
     # --- events (what tx_search, block_search and websocket subscribers see; not part of the app hash)
     def tx_events(self, raw: bytes, code: int) -> list[tuple[str, list[tuple[str, str]]]]:
-        """A "message" event (as the Cosmos SDK names it): the tx kind as action, sender and nonce."""
+        """A "message" event (as the Cosmos SDK names it): the tx kind as action, sender and nonce (the
+        nonce is not indexed: subscriptions can match it, tx_search cannot)."""
         tx, _ = self._decode_checked(raw)
         if tx is None:
             return []
-        return [("message", [("action", tx.kind), ("sender", tx.sender.hex().upper()), ("nonce", str(tx.nonce))])]
+        return [("message", [("action", tx.kind), ("sender", tx.sender.hex().upper()), ("nonce", str(tx.nonce), False)])]
 
     def block_events(self, block: Block, codes: list[int]) -> list[tuple[str, list[tuple[str, str]]]]:
         return []

@@ -1,7 +1,8 @@
 """The event index behind tx_search and block_search (CometBFT's kv indexer, on our LevelDB).
 
-Each committed tx is indexed under tx.hash, tx.height and every attribute of the events the app gives
-for it ("type.attribute"); each block under block.height and its block events. The index is derived
+Each committed tx is indexed under tx.height and every indexed attribute of the events the app gives
+for it ("type.attribute"; tx.hash is answered from the block store's own tx index); each block under
+block.height and its block events. The index is derived
 data: it is written after the block (not in the block's atomic batch) and rebuilt from the block store
 for any height it is missing, so a crash between the two loses nothing.
 """
@@ -19,25 +20,24 @@ log = logging.getLogger("provchain.index")
 
 MAX_SCAN = 200_000  # index entries one query may read; beyond it the query must be narrowed
 
-Events = list[tuple[str, list[tuple[str, str]]]]  # [(type, [(attribute, value)])]
+Events = list[tuple[str, list[tuple]]]  # [(type, [(attribute, value[, indexed=True])])]
 
 
-def tx_event_map(block: Block, index: int, app_events: Events) -> dict[str, list[str]]:
-    """Composite key -> values for a committed tx, as CometBFT indexes and publishes them."""
-    out: dict[str, list[str]] = {"tx.hash": [tx_hash(block.txs[index]).hex().upper()],
-                                 "tx.height": [str(block.header.height)]}
+def _add(out: dict[str, list[str]], app_events: Events, indexed_only: bool) -> dict[str, list[str]]:
     for etype, attrs in app_events:
-        for k, v in attrs:
-            out.setdefault(f"{etype}.{k}", []).append(v)
+        for a in attrs:
+            if not indexed_only or len(a) < 3 or a[2]:
+                out.setdefault(f"{etype}.{a[0]}", []).append(a[1])
     return out
+
+
+def tx_event_map(th: bytes, height: int, app_events: Events) -> dict[str, list[str]]:
+    """Composite key -> values of a committed tx, as CometBFT publishes them to subscribers."""
+    return _add({"tx.hash": [th.hex().upper()], "tx.height": [str(height)]}, app_events, False)
 
 
 def block_event_map(height: int, app_events: Events) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {"block.height": [str(height)]}
-    for etype, attrs in app_events:
-        for k, v in attrs:
-            out.setdefault(f"{etype}.{k}", []).append(v)
-    return out
+    return _add({"block.height": [str(height)]}, app_events, False)
 
 
 class EventIndex:
@@ -56,10 +56,10 @@ class EventIndex:
     def block_events(self, block: Block, codes: list[int]) -> Events:
         return self.app.block_events(block, codes) if hasattr(self.app, "block_events") else []
 
-    def codes(self, block: Block) -> list[int]:
+    def codes(self, block: Block, hashes: list[bytes] | None = None) -> list[int]:
         out = []
-        for tx in block.txs:
-            loc = self.store.tx_location(tx_hash(tx))
+        for th in hashes or [tx_hash(tx) for tx in block.txs]:
+            loc = self.store.tx_location(th)
             out.append(loc[2] if loc else 0)
         return out
 
@@ -67,14 +67,15 @@ class EventIndex:
         h = block.header.height
         if h <= self.indexed_height():
             return
-        codes = self.codes(block)
+        hashes = [tx_hash(tx) for tx in block.txs]
+        codes = self.codes(block, hashes)
         batch: dict[bytes, bytes] = {}
-        for i, tx in enumerate(block.txs):
-            th = tx_hash(tx)
-            for key, values in tx_event_map(block, i, self.tx_events(block, i, codes[i])).items():
+        for i, th in enumerate(hashes):
+            position = schema.ix_tx_position(h, i)
+            for key, values in _add({"tx.height": [str(h)]}, self.tx_events(block, i, codes[i]), True).items():
                 for v in values:
-                    batch[schema.ix_tx_key(key, v, h, i)] = th
-        for key, values in block_event_map(h, self.block_events(block, codes)).items():
+                    batch[schema.ix_tx_key(key, v, position)] = th
+        for key, values in _add({"block.height": [str(h)]}, self.block_events(block, codes), True).items():
             for v in values:
                 batch[schema.ix_block_key(key, v, h)] = b""
         batch[schema.IX_HEIGHT] = schema.height_bytes(h)
@@ -131,8 +132,25 @@ class EventIndex:
 
     def search_txs(self, query: Query) -> list[tuple[int, int]]:
         """(height, index) of matching txs, oldest first."""
-        return [(schema.height_from(p[:8]), int.from_bytes(p[8:12], "big"))
-                for p in self._search(schema.IX_TX, 12, query, "tx.height")]
+        hashes = [c for c in query.conditions if c.key == "tx.hash"]
+        if any(not (c.op == "=" and c.is_string) for c in hashes):
+            raise QueryError("tx.hash takes = 'HEX' only")
+        rest = Query(query.text, query.without("tx.hash"))
+        if not hashes:
+            hits = self._search(schema.IX_TX, 12, rest, "tx.height")
+        else:  # answered by the block store's tx index, then checked against the other conditions
+            hits = None
+            for c in hashes:
+                try:
+                    loc = self.store.tx_location(bytes.fromhex(c.operand))
+                except ValueError:
+                    loc = None
+                found = {schema.ix_tx_position(loc[0], loc[1])} if loc else set()
+                hits = found if hits is None else hits & found
+            if hits and rest.without("tm.event"):
+                hits &= set(self._search(schema.IX_TX, 12, rest, "tx.height"))
+            hits = sorted(hits)
+        return [(schema.height_from(p[:8]), int.from_bytes(p[8:12], "big")) for p in hits]
 
     def search_blocks(self, query: Query) -> list[int]:
         return [schema.height_from(p) for p in self._search(schema.IX_BLOCK, 8, query, "block.height")]

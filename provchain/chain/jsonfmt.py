@@ -219,8 +219,9 @@ def proof_from_json(d: dict):
 
 
 def event_json(etype: str, attrs) -> dict:
-    """An ABCI event: attributes are strings (CometBFT 0.38), all indexed."""
-    return {"type": etype, "attributes": [{"key": k, "value": v, "index": True} for k, v in attrs]}
+    """An ABCI event: attributes (key, value[, indexed]) are strings (CometBFT 0.38), indexed by default."""
+    return {"type": etype, "attributes": [{"key": a[0], "value": a[1], "index": a[2] if len(a) > 2 else True}
+                                          for a in attrs]}
 
 
 def exec_tx_result_json(code: int, log: str, events=(), data: bytes = b"") -> dict:

@@ -70,8 +70,12 @@ IX_BLOCK = b"ix/b/"          # "type.attr" \0 value \0 height (8) -> b""
 IX_HEIGHT = b"ix/height"     # the last height whose events are indexed
 
 
-def ix_tx_key(event_key: str, value: str, height: int, index: int) -> bytes:
-    return IX_TX + event_key.encode() + b"\0" + value.encode() + b"\0" + height_bytes(height) + struct.pack(">I", index)
+def ix_tx_position(height: int, index: int) -> bytes:
+    return height_bytes(height) + struct.pack(">I", index)
+
+
+def ix_tx_key(event_key: str, value: str, position: bytes) -> bytes:
+    return IX_TX + event_key.encode() + b"\0" + value.encode() + b"\0" + position
 
 
 def ix_block_key(event_key: str, value: str, height: int) -> bytes:

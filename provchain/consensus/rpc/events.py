@@ -97,13 +97,14 @@ class EventBus:
         store = self.node.driver.store
         h = block.header.height
         raw, prev_raw = store.block_raw(h), store.block_raw(h - 1) if h > 1 else None
-        codes = self.index.codes(block)
-        tx_results, tx_maps = [], []
+        tx_results, tx_maps, codes = [], [], []
         for i, tx in enumerate(block.txs):
-            loc = store.tx_location(tx_hash(tx))
+            th = tx_hash(tx)
+            loc = store.tx_location(th)
+            codes.append(loc[2] if loc else 0)
             events = self.index.tx_events(block, i, codes[i])
             tx_results.append(jf.exec_tx_result_json(codes[i], loc[3] if loc else "", events))
-            tx_maps.append(tx_event_map(block, i, events))
+            tx_maps.append(tx_event_map(th, h, events))
         block_events = self.index.block_events(block, codes)
         bmap = block_event_map(h, block_events)
         finalize = {"events": [jf.event_json(t, a) for t, a in block_events], "tx_results": tx_results,
