@@ -237,3 +237,56 @@ def test_creator_certificate(tmp_path, devnet_ca):
     csr = x509.load_pem_x509_csr(signing_request(key, "Jane Creator", "jane@example.org"))
     assert csr.is_signature_valid
     assert csr.public_key().public_bytes_raw() == key.pubkey
+
+
+def test_without_c2pa_python_verify_and_the_hook_degrade(tmp_path, monkeypatch):
+    """Without the `c2pa` extra: read_manifest says so, the hook registers the clip unsigned."""
+    import sys
+
+    from provchain.generator.hooks import Hook, Outbox
+    monkeypatch.setitem(sys.modules, "c2pa", None)  # `import c2pa` now raises ImportError
+    monkeypatch.setattr(c2pa_sign, "available", lambda: False)
+    clip = write_clip(tmp_path / "plain.mp4", 5)
+    rep = c2pa_read.read_manifest(clip)
+    assert rep["available"] is False and rep["present"] is False and "not installed" in rep["error"]
+    before = open(clip, "rb").read()
+    hook = Hook("http://127.0.0.1:9", PrivateKey.generate(), Outbox(tmp_path / "outbox"), "m")
+    record = hook.enqueue(clip, prompt="p", seed=1)
+    assert open(clip, "rb").read() == before  # untouched
+    assert c2pa_sign.SETTING not in dict(record.generator.settings)
+    assert len(Outbox(tmp_path / "outbox").pending()) == 1
+
+
+def test_hook_signs_before_it_records(tmp_path, devnet_ca):
+    """The record the hook writes to the outbox is of the final, signed bytes (node down: no network)."""
+    from provchain.generator.hooks import Hook, Outbox
+    from provchain.provenance.fingerprint import _file_sha256
+    key = PrivateKey.generate()
+    cert = tmp_path / "c.pem"
+    cert.write_text(ca.issue(devnet_ca, key.pubkey, "hook"))
+    clip = write_clip(tmp_path / "hooked.mp4", 6)
+    hook = Hook("http://127.0.0.1:9", key, Outbox(tmp_path / "outbox"), "m", cert=str(cert))
+    record = hook.enqueue(clip, prompt="p", seed=1)
+    assert record.file_sha256 == _file_sha256(clip)
+    assert dict(record.generator.settings)[c2pa_sign.SETTING] == 1
+    rep = c2pa_read.read_manifest(clip, (devnet_ca / ca.CA_CERT).read_text())
+    assert rep["validation_state"] == "Trusted"
+    assert rep["chain_claim"] is None  # the node was never reached: the manifest cannot name the chain
+
+
+def test_chain_named_from_the_outbox_cache_when_the_node_is_down(tmp_path):
+    from provchain.generator.hooks import Hook, Outbox
+    from provchain.provenance.client import NodeError
+    g = genesis()
+    up = Hook("http://node:1", PrivateKey.generate(), Outbox(tmp_path / "outbox"), "m")
+    up.client.genesis = lambda: g
+    assert up.chain_ref() == ChainRef(g.chain_id, g.hash(), "http://node:1")
+
+    def down():
+        raise NodeError("unreachable")
+    later = Hook("http://node:1", PrivateKey.generate(), Outbox(tmp_path / "outbox"), "m")
+    later.client.genesis = down
+    assert later.chain_ref() == up.chain_ref()
+    other = Hook("http://other:1", PrivateKey.generate(), Outbox(tmp_path / "outbox"), "m")
+    other.client.genesis = down
+    assert other.chain_ref() is None
