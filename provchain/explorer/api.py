@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .chain import HOME_ROWS, Chain
+from .chain import HOME_ROWS, Chain, record_view
 from .errors import (ExplorerError, bad, not_found, parse_height, parse_hex64, parse_page, parse_per_page,
                      parse_window)
 from .events import Events
@@ -93,7 +93,7 @@ class Api:
         rec = await self.chain.node.get_or_none("/record", content_sha256=sha, fingerprint="true" if fp else "false")
         if rec is None:
             raise not_found(f"No record has the content SHA-256 {sha}.")
-        return web.json_response({**rec, "final": True})
+        return web.json_response({**record_view(rec), "final": True})
 
     async def fingerprint_png(self, request):
         rec = await self.chain.record(request.match_info["id"])

@@ -53,6 +53,12 @@ def block_summary(meta: dict) -> dict:
             "num_txs": ntx, "proposer": header["proposer_address"]}
 
 
+def record_view(r: dict) -> dict:
+    """A node's record in the explorer API's number convention: heights are JSON numbers here (the node's
+    RPC quotes them as strings, like CometBFT); 64-bit values such as the generator seed stay strings."""
+    return {**r, "height": int(r["height"])}
+
+
 def record_summary(r: dict) -> dict:
     return {"record_id": r["record_id"], "creator": r["creator"], "height": int(r["height"]),
             "block_time": r["block_time"], "content_sha256": r["content_sha256"],
@@ -224,7 +230,7 @@ class Chain:
             if exc.status == 404:
                 raise not_found(f"No record with id {rid}.") from None
             raise
-        return {**rec, "final": True}
+        return {**record_view(rec), "final": True}
 
     async def related(self, rec: dict) -> dict:
         """The records the node offers for this record's fingerprint that match it on their own, split
@@ -283,7 +289,7 @@ class Chain:
                         consistent = False
                         break
                     base = (q - 1) * per
-                    recs += [r for i, r in enumerate(res["records"]) if lo <= base + i < hi]
+                    recs += [record_view(r) for i, r in enumerate(res["records"]) if lo <= base + i < hi]
             if consistent:
                 return {"total": total, "page": p, "pages": pages, "per_page": per,
                         "order": "newest first; page 1 holds the oldest records", "creator": creator,

@@ -48,7 +48,7 @@ class PriorClaim:
 
     def to_json(self) -> dict:
         return {"record_id": self.record_id, "creator": self.creator, "height": self.height,
-                "block_time": self.block_time, "how": self.how, "similarity": self.similarity}
+                "block_time": self.block_time, "how": self.how, "similarity": self.similarity, "index": self.index}
 
     def describe(self) -> str:
         what = {"same content": "is the same content as", "match": f"is a copy ({self.similarity:.0%}) of",

@@ -97,6 +97,8 @@ def test_someone_elses_reencode_is_refused_then_forced_and_verify_names_the_firs
     assert st == 200 and [x["record_id"] for x in rel["earlier"]] == [first["record_id"]] and rel["later"] == []
     st, rel = getj(f"{c.explorer}/api/record/{first['record_id']}/related")
     assert [x["record_id"] for x in rel["later"]] == [later["record_id"]] and rel["earlier"] == []
+    st, rec = getj(f"{c.explorer}/api/record/{later['record_id']}")  # explorer API: heights are JSON numbers
+    assert rec["height"] == later["height"] and isinstance(rec["height"], int) and rec["parents"] == []
     st, _, page = fetch(f"{c.explorer}/record/{later['record_id']}")
     assert st == 200 and 'id="claims-earlier"' in page.decode() and first["record_id"] in page.decode()
     # the explorer's exact-hash verify path (the browser found bob's file by its SHA-256) names alice too
