@@ -53,7 +53,23 @@ class AsyncNode:
 
     async def get(self, path: str, **params):
         """GET path?params and return the JSON-RPC result."""
-        return await self._call("GET", path, {k: str(v) for k, v in params.items() if v is not None}, None)
+        q = {k: str(v) for k, v in params.items() if v is not None}
+        if path == "/validators" and "page" not in q:
+            return await self._all_validators(q)
+        return await self._call("GET", path, q, None)
+
+    async def _all_validators(self, q: dict) -> dict:
+        """/validators is paginated (at most 100 a page, as CometBFT): fetch every page."""
+        res = await self._call("GET", "/validators", {**q, "page": "1", "per_page": "100"}, None)
+        page = 1
+        while len(res["validators"]) < int(res["total"]) and page < 100:
+            page += 1
+            more = await self._call("GET", "/validators", {**q, "page": str(page), "per_page": "100"}, None)
+            if not more["validators"]:
+                break
+            res["validators"] += more["validators"]
+        res["count"] = str(len(res["validators"]))
+        return res
 
     async def post(self, path: str, body: dict):
         """POST a JSON body to path and return the JSON-RPC result."""

@@ -351,3 +351,16 @@ def test_every_route_answers_over_both_transports_with_the_same_result(net):
         assert st == 200 and "result" in by_get and by_get["id"] == -1, (route, by_get)
         if route not in volatile:
             assert by_post["result"] == by_get["result"], route
+
+
+def test_a_client_that_does_not_read_loses_its_subscriptions_not_the_nodes_memory():
+    from provchain.consensus.rpc import events
+
+    bus = events.EventBus(node=None, index=None)
+    c = bus.connect()
+    bus.subscribe(c, "tm.event='NewBlock'", 1)
+    for i in range(events.QUEUE_SIZE + 50):
+        bus._send(c, {"n": i})
+    assert c.outbox.qsize() == events.QUEUE_SIZE and not c.subscriptions
+    last = [c.outbox.get_nowait() for _ in range(events.QUEUE_SIZE)][-1]
+    assert last["id"] == 1 and "not pulling messages fast enough" in last["error"]["data"]

@@ -86,10 +86,11 @@ class EventBus:
             c.outbox.put_nowait(msg)
         except asyncio.QueueFull:
             log.warning("websocket client is not reading: its %d subscriptions are cancelled", len(c.subscriptions))
-            for _, req_id in c.subscriptions.values():
-                err = RPCError(SERVER_ERROR, "subscription was cancelled (reason: client is not pulling messages "
-                                             "fast enough)")
-                c.outbox._queue.append(response(req_id, error=err))  # past the bound, once, so it is told why
+            err = RPCError(SERVER_ERROR, "subscription was cancelled (reason: client is not pulling messages "
+                                         "fast enough)")
+            for _, req_id in list(c.subscriptions.values())[:1]:
+                c.outbox.get_nowait()  # the oldest event makes room for the reason
+                c.outbox.put_nowait(response(req_id, error=err))
             c.subscriptions.clear()
 
     def _events(self, block: Block):
