@@ -88,34 +88,84 @@ def cmd_devnet(args) -> int:
     return run_devnet(args)
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="provchain", description="provchain: a content-provenance chain for AI video")
-    sub = p.add_subparsers(dest="cmd", required=True)
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps descriptions as written and adds "(default: X)" to every option that has a real default."""
 
-    s = sub.add_parser("node", help="run one validator or full node from its home folder")
-    s.add_argument("--home", required=True)
-    s.add_argument("--log-level", default="info")
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if ("default" in text or default is None or default is False or default is argparse.SUPPRESS
+                or not action.option_strings and action.nargs not in ("?", "*")):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def version_string(prog: str = "provchain") -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        v = version("provchain")
+    except PackageNotFoundError:
+        v = "unknown (not installed)"
+    return f"{prog} {v} (Python {sys.version.split()[0]})"
+
+
+def add_version(parser: argparse.ArgumentParser, prog: str) -> None:
+    parser.add_argument("-V", "--version", action="version", version=version_string(prog),
+                        help="print the version and exit")
+
+
+def subcommand(sub, name: str, summary: str, description: str = "") -> argparse.ArgumentParser:
+    """A subcommand with a one-line summary (in `provchain --help`) and a longer description."""
+    return sub.add_parser(name, help=summary, description=description or summary[:1].upper() + summary[1:] + ".",
+                          formatter_class=HelpFormatter)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="provchain", formatter_class=HelpFormatter,
+        description="provchain: an open, verifiable content-provenance chain for AI-generated video.",
+        epilog="`provchain COMMAND --help` explains a command. Check a clip with the separate `verify` command.\n"
+               "Shell completion: `provchain completion bash` (see the README).")
+    add_version(p, "provchain")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    s = subcommand(sub, "node", "run one validator or full node from its home folder",
+                   "Run one validator or full node. Its home folder (made by `provchain testnet`) holds\n"
+                   "config/config.json, config/genesis.json, its keys and the LevelDB data; it logs to stderr.")
+    s.add_argument("--home", required=True, metavar="DIR", help="the node's home folder")
+    s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                   help="how much to log")
     s.add_argument("--repair-db", action="store_true",
                    help="repair a corrupted chain database (LevelDB) and exit; the node is not started")
     s.set_defaults(func=cmd_node)
 
-    s = sub.add_parser("testnet", help="write homes and genesis for N validators")
-    s.add_argument("--validators", type=int, default=4)
-    s.add_argument("--out", required=True)
-    s.add_argument("--chain-id", default="provchain-devnet")
-    s.add_argument("--base-port", type=int, default=26656)
-    s.add_argument("--hostname-prefix", default=None, help="peer host names, e.g. 'node' for docker services")
-    s.add_argument("--listen-host", default=None, help="address to bind (default 127.0.0.1)")
-    s.add_argument("--app", default="provenance", choices=["provenance", "note"])
+    s = subcommand(sub, "testnet", "write home folders and one genesis for N validators",
+                   "Write a home folder per validator (keys, config, the shared genesis) under --out;\n"
+                   "start each with `provchain node --home OUT/nodeI`. Prints the home folders.")
+    s.add_argument("--validators", type=int, default=4, metavar="N", help="number of validators")
+    s.add_argument("--out", required=True, metavar="DIR", help="folder to write node0 .. nodeN-1 into")
+    s.add_argument("--chain-id", default="provchain-devnet", help="the chain's id (signed into every tx)")
+    s.add_argument("--base-port", type=int, default=26656, metavar="PORT",
+                   help="node i listens on PORT+10i (p2p) and PORT+10i+1 (RPC)")
+    s.add_argument("--hostname-prefix", default=None, metavar="PREFIX",
+                   help="peer host names PREFIX0.. (e.g. 'node' for docker services); default 127.0.0.1")
+    s.add_argument("--listen-host", default=None, metavar="ADDR", help="address to bind (default 127.0.0.1)")
+    s.add_argument("--app", default="provenance", choices=["provenance", "note"],
+                   help="the application the chain runs ('note' is a minimal test app)")
     s.set_defaults(func=cmd_testnet)
 
-    s = sub.add_parser("devnet", help="run N local validators and the explorer")
-    s.add_argument("--validators", type=int, default=4)
-    s.add_argument("--home", default="~/.provchain/devnet")
-    s.add_argument("--base-port", type=int, default=26656)
-    s.add_argument("--explorer-port", type=int, default=None)
-    s.add_argument("--no-explorer", action="store_true")
-    s.add_argument("--app", default="provenance", choices=["provenance", "note"])
+    s = subcommand(sub, "devnet", "run N local validators and the explorer (Ctrl-C stops them)",
+                   "Run N validators as separate processes on 127.0.0.1 plus the explorer. The first run\n"
+                   "makes keys and genesis under --home; later runs resume the same chain.")
+    s.add_argument("--validators", type=int, default=4, metavar="N", help="number of validators")
+    s.add_argument("--home", default="~/.provchain/devnet", metavar="DIR", help="folder for the nodes' homes")
+    s.add_argument("--base-port", type=int, default=26656, metavar="PORT",
+                   help="node i listens on PORT+10i (p2p) and PORT+10i+1 (RPC)")
+    s.add_argument("--explorer-port", type=int, default=None, metavar="PORT",
+                   help="the explorer's port (default 8080 + (PORT - 26656))")
+    s.add_argument("--no-explorer", action="store_true", help="run the validators only")
+    s.add_argument("--app", default="provenance", choices=["provenance", "note"],
+                   help="the application the chain runs")
     s.add_argument("--restart-delay", type=float, default=None, metavar="SECONDS",
                    help="first back-off before restarting a validator that died (default 1; doubles per death)")
     s.set_defaults(func=cmd_devnet)
@@ -127,7 +177,31 @@ def main(argv=None) -> int:
             continue
         mod.add_parser(sub)
 
-    args = p.parse_args(argv)
+    s = subcommand(sub, "completion", "print a shell completion script (bash, zsh or tcsh)",
+                   "Print a completion script for `provchain` (or `verify`). Enable it for bash with\n"
+                   "  eval \"$(provchain completion bash)\"   (add the line to ~/.bashrc)\n"
+                   "for zsh with\n"
+                   "  provchain completion zsh > ~/.zfunc/_provchain   (with fpath+=~/.zfunc in ~/.zshrc)")
+    s.add_argument("shell", choices=["bash", "zsh", "tcsh"], help="the shell to complete in")
+    s.add_argument("--command", default="provchain", choices=["provchain", "verify"],
+                   help="the command to complete")
+    s.set_defaults(func=cmd_completion)
+    return p
+
+
+def cmd_completion(args) -> int:
+    import shtab
+    if args.command == "verify":
+        from .provenance.verify import build_parser as verify_parser
+        parser = verify_parser()
+    else:
+        parser = build_parser()
+    print(shtab.complete(parser, shell=args.shell))
+    return 0
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         return args.func(args) or 0
     except KeyboardInterrupt:

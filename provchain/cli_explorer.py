@@ -18,15 +18,21 @@ def cmd_explorer(args) -> int:
 
 
 def add_parser(sub) -> None:
-    s = sub.add_parser("explorer", help="serve the block explorer (web pages and a JSON API) for a node")
-    s.add_argument("--node", default=DEFAULT_NODE, help=f"node RPC URL (default {DEFAULT_NODE})")
-    s.add_argument("--port", type=int, default=8080, help="port to serve on (default 8080)")
-    s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    s.add_argument("--genesis", default=None,
+    from .cli import subcommand
+    s = subcommand(sub, "explorer", "serve the block explorer (web pages and a JSON API) for a node",
+                   "Serve the block explorer for a node: blocks, records, validators, a Verify page for\n"
+                   "uploads, a JSON API under /api/ (GET /api lists it) and live updates. It reads the\n"
+                   "node's RPC only.")
+    s.add_argument("--node", default=DEFAULT_NODE, metavar="URL", help="node RPC URL")
+    s.add_argument("--port", type=int, default=8080, help="port to serve on")
+    s.add_argument("--host", default="127.0.0.1", metavar="ADDR", help="address to bind")
+    s.add_argument("--genesis", default=None, metavar="FILE",
                    help="genesis.json whose validator set proofs are checked against (default: taken from the node, "
                         "with a warning)")
-    s.add_argument("--upload-cap-mb", type=float, default=200, help="largest clip the verify page accepts (default 200)")
+    s.add_argument("--upload-cap-mb", type=float, default=200, metavar="MB",
+                   help="largest clip the Verify page accepts")
     s.add_argument("--c2pa-trust", default=None, metavar="PEM",
                    help="trust anchors for the C2PA manifests of verified clips (the devnet passes its <home>/ca/ca.pem)")
-    s.add_argument("--log-level", default="info")
+    s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                   help="how much to log")
     s.set_defaults(func=cmd_explorer)

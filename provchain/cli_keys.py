@@ -10,6 +10,10 @@ from pathlib import Path
 DEFAULT_KEYSTORE = "~/.provchain/keys/creator.pem"
 
 
+def key_help() -> str:
+    return f"creator key file (default $PROVCHAIN_KEY, else {DEFAULT_KEYSTORE}; created if missing)"
+
+
 def keystore_path(path: str | None) -> Path:
     return Path(os.path.expanduser(path or os.environ.get("PROVCHAIN_KEY", DEFAULT_KEYSTORE)))
 
@@ -102,14 +106,23 @@ def cmd_certificate(args, p: Path) -> int:
 
 
 def add_parser(sub) -> None:
-    s = sub.add_parser("keys", help="create or show a creator key, its C2PA certificate or a request for one")
-    s.add_argument("action", choices=["new", "show", "cert", "csr"])
-    s.add_argument("--ca", default=None, help="cert: issue from this CA folder (the devnet's <home>/ca)")
-    s.add_argument("--import", dest="import_chain", default=None, help="cert: install a CA's PEM chain")
+    from .cli import subcommand
+    s = subcommand(sub, "keys", "create or show your creator key, its C2PA certificate or a request for one",
+                   "Your creator key signs the records of your clips. Every command that signs (generate,\n"
+                   f"register, outbox, the Python hook, scripts/devnet.sh) uses {DEFAULT_KEYSTORE}\n"
+                   "unless --key/--keystore or $PROVCHAIN_KEY names another file; it is created on first use.\n"
+                   "new: make a key; show: print its public key and address; cert: install its C2PA signing\n"
+                   "certificate (from a CA folder or a CA's PEM chain); csr: write a certificate request.")
+    s.add_argument("action", choices=["new", "show", "cert", "csr"], help="what to do (see above)")
+    s.add_argument("--ca", default=None, metavar="DIR", help="cert: issue from this CA folder (the devnet's <home>/ca)")
+    s.add_argument("--import", dest="import_chain", default=None, metavar="CHAIN.pem",
+                   help="cert: install a CA's PEM chain")
     s.add_argument("--name", default=None, help="cert/csr: the certificate's common name")
     s.add_argument("--email", default=None, help="cert/csr: an e-mail subject alternative name")
-    s.add_argument("-o", "--output", default=None, help="csr: where to write the request")
-    s.add_argument("--keystore", default=None, help=f"key file (default {DEFAULT_KEYSTORE} or $PROVCHAIN_KEY)")
-    s.add_argument("--passphrase", action="store_true", help="ask for a passphrase (or set PROVCHAIN_PASSPHRASE)")
-    s.add_argument("--force", action="store_true")
+    s.add_argument("-o", "--output", default=None, metavar="FILE", help="csr: where to write the request")
+    s.add_argument("--keystore", default=None, metavar="FILE",
+                   help=f"key file (default $PROVCHAIN_KEY, else {DEFAULT_KEYSTORE})")
+    s.add_argument("--passphrase", action="store_true",
+                   help="ask for a passphrase to encrypt / decrypt the key (or set $PROVCHAIN_PASSPHRASE)")
+    s.add_argument("--force", action="store_true", help="new: replace an existing key file")
     s.set_defaults(func=cmd_keys)

@@ -60,13 +60,17 @@ def cmd_register(args) -> int:
 
 
 def add_parser(sub) -> None:
-    s = sub.add_parser("register", help="register video files on chain",
-                       description="Fingerprint each video, check that no one registered it before, sign a "
-                                   "record with your creator key and wait until a block commits it.")
-    s.add_argument("files", nargs="+", metavar="FILE")
-    s.add_argument("--node", default="http://127.0.0.1:26657", help="node RPC URL (default %(default)s)")
-    s.add_argument("--key", default=None, help="creator key file (default ~/.provchain/keys/creator.pem or "
-                                               "$PROVCHAIN_KEY; created if missing)")
+    from .cli import subcommand
+    from .cli_keys import key_help
+    s = subcommand(sub, "register", "register video files on chain under your creator key",
+                   "Fingerprint each video, check that no one registered it before, sign a record with your\n"
+                   "creator key and wait until a block commits it; prints the record id and height.\n"
+                   "Exit 0 every file registered (or already registered by you), 1 a file matches someone\n"
+                   "else's record and was not registered (see --parent, --force), 2 bad key or --parent,\n"
+                   "4 a file could not be read or the node failed; with several files the highest wins.")
+    s.add_argument("files", nargs="+", metavar="FILE", help="video files (MP4, WebM, MOV, MKV ...)")
+    s.add_argument("--node", default="http://127.0.0.1:26657", metavar="URL", help="node RPC URL")
+    s.add_argument("--key", default=None, metavar="FILE", help=key_help())
     s.add_argument("--parent", action="append", default=[], metavar="RECORD_ID",
                    help="a record this clip was derived from (repeatable); it must be on chain. Declaring a "
                         "matched record as parent registers someone else's footage as a derivative")

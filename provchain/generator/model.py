@@ -31,6 +31,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import data as D
+from .prompt import understand
 from .tokenizer import CODEBOOK_SIZE, GRID
 
 MASK = CODEBOOK_SIZE  # input-only id: "not decided yet"
@@ -59,20 +60,21 @@ class GenConfig:
         return asdict(self)
 
 
+class PromptWarning(UserWarning):
+    """Words of a prompt that the model can't use (the CLI shows these as one plain line)."""
+
+
 def tokenize_prompt(prompt: str, max_words: int = D.MAX_PROMPT_WORDS) -> list[int]:
-    """Word ids of a prompt. Unknown words are dropped with a warning (never an error)."""
+    """Word ids of a prompt in plain words (prompt.py maps synonyms and word order onto the model's
+    captions). Words it can't use are dropped with one PromptWarning (never an error)."""
+    understood = understand(prompt)
+    if understood.ignored:
+        warnings.warn(f"ignored words the model does not know: {', '.join(understood.ignored)}",
+                      PromptWarning, stacklevel=2)
     index = {w: i for i, w in enumerate(D.VOCAB)}
-    ids, unknown = [], []
-    for w in D.words(prompt):
-        if w in index and w != "<pad>":
-            ids.append(index[w])
-        else:
-            unknown.append(w)
-    if unknown:
-        warnings.warn(f"generator: ignoring words not in the model's vocabulary: {', '.join(unknown)}",
-                      UserWarning, stacklevel=2)
+    ids = [index[w] for w in understood.caption.split()]
     if len(ids) > max_words:
-        warnings.warn(f"generator: prompt truncated to {max_words} known words", UserWarning, stacklevel=2)
+        warnings.warn(f"prompt truncated to {max_words} known words", PromptWarning, stacklevel=2)
         ids = ids[:max_words]
     return ids
 

@@ -11,6 +11,7 @@ Per clip (frames at any resolution, analysed at 64x64):
 A clip adheres to its prompt when colour, shape and direction are all right.
 
     python -m provchain.generator.score [--seeds 1] [--out results.json]   # held-out evaluation
+    python -m provchain.generator.score --prompts bench/heldout_paraphrases.json   # plain-words prompts
 """
 from __future__ import annotations
 
@@ -108,8 +109,11 @@ class ClipScore:
     adherent: bool
 
 
-def score_clip(frames: np.ndarray, prompt: str) -> ClipScore:
-    want = D.parse_prompt(prompt)
+def score_clip(frames: np.ndarray, prompt: str, want: dict | None = None) -> ClipScore:
+    """`want`: what the clip must show (colour, shape, direction, bg_colour); by default read from a
+    template prompt with data.parse_prompt. Labelled prompts (a paraphrase set) pass it explicitly,
+    so the scorer never relies on the prompt parser it is measuring."""
+    want = want or D.parse_prompt(prompt)
     f = downscale(np.asarray(frames))
     T = len(f)
     bg = np.median(f, axis=0)
@@ -165,7 +169,7 @@ def summarise(scores: list[ClipScore]) -> dict:
 
 
 def evaluate(gen, prompts: list[str], seeds: list[int], seconds: float = 4.0, log=None,
-             batch: int = 16, sampling=None) -> dict:
+             batch: int = 16, sampling=None, wants: list[dict] | None = None) -> dict:
     """Score gen on prompts x seeds. Clips are sampled `batch` prompts at a time through the same
     sampler as Generator.generate (same settings), which is much faster on a CPU; batch=1
     reproduces generate() exactly."""
@@ -181,9 +185,9 @@ def evaluate(gen, prompts: list[str], seeds: list[int], seconds: float = 4.0, lo
             ids = [conditioning(p, seed * 100003 + i + k) for k, p in enumerate(chunk)]
             grids, bgs = sample_tokens(gen.model, ids, n_frames, seed * 100003 + i, sampling,
                                        return_background=True)
-            for p, g, bg in zip(chunk, grids, bgs):
+            for k, (p, g, bg) in enumerate(zip(chunk, grids, bgs)):
                 frames = gen.tokenizer.render(bg, g)
-                scores.append(score_clip(frames, p))
+                scores.append(score_clip(frames, p, wants[i + k] if wants else None))
                 if log:
                     log(f"[{len(scores)}/{len(prompts) * len(seeds)}] {p} seed={seed} -> "
                         f"{'OK ' if scores[-1].adherent else 'bad'} {asdict(scores[-1])}")
@@ -225,6 +229,9 @@ def main(argv=None) -> int:
     ap.add_argument("--first-temperature", type=float, default=None)
     ap.add_argument("--steps", default=None, help="refinement steps: frame 0,frame 1,later (e.g. 12,8,4)")
     ap.add_argument("--split", choices=["heldout", "train"], default="heldout")
+    ap.add_argument("--prompts", default=None, metavar="FILE",
+                    help="score labelled prompts from a JSON file instead ({'prompts': [{'prompt', 'colour', "
+                         "'shape', 'direction', 'bg_colour'}]}, e.g. bench/heldout_paraphrases.json)")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
@@ -240,14 +247,23 @@ def main(argv=None) -> int:
              "first_frame_temperature": args.first_temperature,
              "steps": tuple(int(n) for n in args.steps.split(",")) if args.steps else None}
     sampling = replace(DEFAULT_SAMPLING, **{k: v for k, v in given.items() if v is not None})
-    prompts = D.heldout_prompts() if args.split == "heldout" else train_prompts()
+    wants = None
+    if args.prompts:
+        with open(args.prompts) as fh:
+            wants = json.load(fh)["prompts"]
+        prompts = [w["prompt"] for w in wants]
+    else:
+        prompts = D.heldout_prompts() if args.split == "heldout" else train_prompts()
     if args.limit:
         prompts = prompts[: args.limit]
+        wants = wants[: args.limit] if wants else None
     res = evaluate(gen, prompts, list(range(args.seeds)), args.seconds,
-                   log=lambda m: print(m, file=sys.stderr, flush=True), batch=args.batch, sampling=sampling)
-    res["split"] = args.split
+                   log=lambda m: print(m, file=sys.stderr, flush=True), batch=args.batch, sampling=sampling,
+                   wants=wants)
+    res["split"] = args.prompts or args.split
     res["weights_sha256"] = gen.weights_sha256.hex()
-    res["ceiling"] = tokenizer_ceiling(gen, prompts, args.seconds)
+    if not wants:
+        res["ceiling"] = tokenizer_ceiling(gen, prompts, args.seconds)
     print(json.dumps({k: v for k, v in res.items() if k != "per_clip"}, indent=1))
     if args.out:
         with open(args.out, "w") as fh:

@@ -202,7 +202,7 @@ def test_conditioning_appends_the_seeds_latent_and_users_cannot_forge_it():
 def test_unknown_words_warn_not_crash():
     with pytest.warns(UserWarning, match="frobnicating"):
         ids = tokenize_prompt("a red circle frobnicating left to right")
-    assert D.VOCAB[ids[1]] == "red" and len(ids) == 6
+    assert ids == tokenize_prompt("a red circle moving left to right")  # a direction without a verb gets one
     g = small_generator()
     with pytest.warns(UserWarning):
         out = g.generate("a zebra-striped unicorn", seed=0, seconds=0.125)
