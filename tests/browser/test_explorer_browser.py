@@ -222,7 +222,7 @@ def test_verify_page_shows_content_credentials(devnet, page, tmp_path):
     from provchain.devnet import ca
     from provchain.generator.hooks import Hook, Outbox
     from provchain.provenance import c2pa_sign
-    from tests.unit.test_c2pa import remux, write_clip
+    from tests.unit.test_c2pa import write_clip
     ca_dir = devnet["clips"].parent / "net" / "ca"
     key = crypto.PrivateKey.generate()
     cert = tmp_path / "creator.cert.pem"
@@ -231,7 +231,7 @@ def test_verify_page_shows_content_credentials(devnet, page, tmp_path):
     signed = write_clip(tmp_path / "signed.mp4", seed=41)
     assert hook.register(signed, prompt="p", seed=1) is not None
     page.goto(devnet["url"] + "/verify")
-    page.set_input_files("#file-input", remux(signed, str(tmp_path / "remuxed.mp4")))
+    page.set_input_files("#file-input", corpus.remux(signed, str(tmp_path / "remuxed.mp4")))
     expect(page.locator("#c2pa-state")).to_have_attribute("data-state", "lost", timeout=60000)
     expect(page.locator("#c2pa-card")).to_contain_text("LOST")
     shot(page, "verify-c2pa-lost")

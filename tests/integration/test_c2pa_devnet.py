@@ -21,7 +21,8 @@ from provchain.provenance import c2pa_sign
 from provchain.provenance.client import NodeClient
 from provchain.provenance.fingerprint import analyze_file
 from tests.integration.test_hooks import frames
-from tests.unit.test_c2pa import remux, write_clip
+from tests.corpus import remux
+from tests.unit.test_c2pa import write_clip
 from tests.unit.test_verify_schema import validate
 
 c2pa = pytest.importorskip("c2pa")

@@ -21,6 +21,7 @@ from provchain.provenance.fingerprint import analyze_file
 from provchain.provenance.lightclient import ProvenRecord
 from provchain.provenance.record import GeneratorInfo
 from provchain.provenance.register import build_record
+from tests.corpus import remux  # a re-upload tool's remux: the video packets into a new MP4, no manifest box
 
 c2pa = pytest.importorskip("c2pa")  # the `c2pa` extra; CI installs it
 
@@ -41,19 +42,6 @@ def write_clip(path, seed: int = 1, n: int = 18, size: int = 96, fps: int = 12) 
         for pkt in s.encode():
             c.mux(pkt)
     return str(path)
-
-
-def remux(src: str, dst: str) -> str:
-    """Copy the video packets into a new MP4: what a re-upload tool does; the manifest box is dropped."""
-    with av.open(src) as i, av.open(dst, "w") as o:
-        vin = i.streams.video[0]
-        vout = o.add_stream_from_template(vin)
-        for pkt in i.demux(vin):
-            if pkt.dts is None:
-                continue
-            pkt.stream = vout
-            o.mux(pkt)
-    return dst
 
 
 def genesis() -> Genesis:
