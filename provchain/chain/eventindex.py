@@ -89,6 +89,8 @@ class EventIndex:
         for h in range(self.indexed_height() + 1, top + 1):
             self.index_block(self.store.block(h))
             n += 1
+            if n % 10_000 == 0:
+                log.info("event index: indexed %d blocks, at height %d of %d", n, h, top)
         if n:
             log.info("event index: indexed %d blocks", n)
         return n

@@ -81,6 +81,12 @@ def test_cosmjs_clients_decode_every_call_with_the_right_values(chain):
     header = blk["result"]["block"]["header"]
     vals = sorted(v.address.hex().upper() for v in genesis.validators.validators)
 
+    batch = report["batch"]  # seven calls in one JSON-RPC batch (HttpBatchClient)
+    assert all(batch[n]["ok"] for n in batch if n != "missingBlock"), batch
+    assert batch["block"]["value"]["blockId"]["hash"] == block_hash and batch["tx"]["value"]["height"] == height
+    assert batch["commit"]["value"]["commit"]["blockId"]["hash"] == block_hash
+    assert not batch["missingBlock"]["ok"] and "-32603" in batch["missingBlock"]["error"]
+
     for name in CLIENTS:
         http, ws = report["clients"][name]["http"], report["clients"][name]["ws"]
         failed = {call: r["error"] for call, r in http.items() if isinstance(r, dict) and not r["ok"]}

@@ -163,12 +163,32 @@ async function wsSuite(Client, input, mine) {
   return out;
 }
 
+// JSON-RPC batches: concurrent calls through HttpBatchClient go out as one POST of an array
+async function batchSuite(input) {
+  const batcher = new rpc.HttpBatchClient(input.http, { dispatchInterval: 20, batchSizeLimit: 20 });
+  const c = rpc.Comet38Client.create(batcher);
+  const H = input.height;
+  const names = ["status", "block", "commit", "tx", "validators", "blockResults", "missingBlock"];
+  const settled = await Promise.allSettled([
+    c.status(), c.block(H), c.commit(H), c.tx({ hash: fromHex(input.txHash) }), c.validators({}),
+    c.blockResults(H), c.block(H + 1000000),
+  ]);
+  c.disconnect();
+  const out = {};
+  names.forEach((n, i) => {
+    const r = settled[i];
+    out[n] = r.status === "fulfilled" ? { ok: true, value: plain(r.value) } : { ok: false, error: String(r.reason) };
+  });
+  return out;
+}
+
 async function main() {
   const input = JSON.parse(fs.readFileSync(0, "utf8"));
   const report = { clients: {} };
   const detected = await rpc.connectComet(input.http);
   report.connectComet = detected.constructor.name;
   detected.disconnect();
+  report.batch = await batchSuite(input);
   for (const name of Object.keys(input.clients)) {
     const Client = rpc[name];
     if (!Client) {

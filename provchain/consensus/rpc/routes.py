@@ -13,6 +13,7 @@ import time
 
 from ...chain import jsonfmt as jf
 from ...chain import merkle
+from ...chain.crypto import address_of
 from ...chain.eventindex import EventIndex
 from ...chain.query import QueryError, parse
 from ...chain.types import tx_hash
@@ -124,7 +125,6 @@ class CometRoutes:
         key = n.privval.key if n.privval else None
         val = n.genesis.validators.by_address.get(key.address) if key else None
         pubkey = key.pubkey if key else n.node_id
-        from ...chain.crypto import address_of
         first = self.store.block(1) if h else None
         return {
             "node_info": self._node_info(),
