@@ -34,16 +34,7 @@ def main() -> int:
     print(r.summary())
     print(f"wall time {time.monotonic() - t0:.0f} s; registrations acknowledged per minute of faults: "
           f"{r.acknowledged / a.minutes:.0f}")
-    for node, tbs in sorted(r.tracebacks.items()):
-        print(f"{node}: {len(tbs)} tracebacks")
-        for line in sorted(set(tbs))[:10]:
-            print(f"    {line}")
-    for text, n in r.errors.most_common(15):
-        print(f"{n:6d} x ERROR {text}")
-    for node, h in r.missing[:20]:
-        print(f"MISSING on {node}: {h}")
-    if r.forks:
-        print(f"FORKS at heights {r.forks[:20]}")
+    print(r.details())
     if not a.keep:
         import shutil
         shutil.rmtree(root, ignore_errors=True)

@@ -9,6 +9,8 @@ Meanwhile a seeded schedule injects one fault at a time, each healed before the 
   wal_tail   kill -9 a validator, cut a random number of bytes off its consensus WAL, restart it
   pause2     SIGSTOP two validators (the chain must halt: 2 of 4 is not > 2/3), then SIGCONT both
   pause1     SIGSTOP one validator, then SIGCONT it
+  leveldb    kill -9 a validator, overwrite bytes in the middle of its LevelDB log, run
+             `provchain node --repair-db` on it (the operator's fix, docs/operators.md), restart it
 At the end the load stops, every node must reach the same tip, and the campaign checks that every
 acknowledged registration is in every node's chain and that all nodes hold the same block at every
 height. The schedule and the clips come from the seed; thread timing does not, so a failing seed shows
@@ -18,7 +20,10 @@ a fault, not an exact replay: the report carries the command that re-runs it.
 from __future__ import annotations
 
 import random
+import re
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -31,7 +36,7 @@ from ..provenance.record import MediaInfo, RegisterClip
 from .cluster import Cluster, http_json
 
 CHAIN = "provchain-devnet"
-FAULTS = {"kill9": 4, "wal_tail": 2, "pause2": 2, "pause1": 1}  # weights
+FAULTS = {"kill9": 4, "wal_tail": 2, "pause2": 2, "pause1": 1, "leveldb": 1}  # weights
 
 
 @dataclass
@@ -57,6 +62,19 @@ class Report:
         return (f"seed {self.seed}: {self.seconds:.0f} s of faults ({faults}); {self.acknowledged} registrations "
                 f"acknowledged, {self.present_on_all} present on all 4 nodes, {len(self.missing)} missing; "
                 f"{self.tip} blocks, {len(self.forks)} forks; {self.resubmitted} requests re-sent")
+
+
+    def details(self) -> str:
+        """Tracebacks and ERROR lines from the node logs, what is missing, where the nodes forked."""
+        out = []
+        for node, tbs in sorted(self.tracebacks.items()):
+            out.append(f"{node}: {len(tbs)} tracebacks")
+            out += [f"    {line}" for line in sorted(set(tbs))[:10]]
+        out += [f"{n:6d} x ERROR {text}" for text, n in self.errors.most_common(15)]
+        out += [f"MISSING on {node}: {h}" for node, h in self.missing[:20]]
+        if self.forks:
+            out.append(f"FORKS at heights {self.forks[:20]}")
+        return "\n".join(out)
 
 
 def make_record(rng: random.Random, key: crypto.PrivateKey, nonce: int) -> bytes:
@@ -112,15 +130,35 @@ def _truncate_wal_tail(home: Path, rng: random.Random) -> int:
     return cut
 
 
+def _damage_leveldb(home: Path, rng: random.Random) -> str:
+    """Overwrite 16 bytes inside a random record of the node's LevelDB log, then repair the database."""
+    logs = [p for p in (home / "data" / "state.db").glob("*.log") if p.stat().st_size > 64]
+    if not logs:
+        return "no LevelDB log to damage"
+    path = rng.choice(logs)
+    offset = rng.randrange(0, path.stat().st_size - 32)
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        f.write(rng.randbytes(16))
+    r = subprocess.run([sys.executable, "-m", "provchain", "node", "--home", str(home), "--repair-db"],
+                       capture_output=True, text=True, timeout=300)
+    if r.returncode != 0:
+        raise RuntimeError(f"--repair-db failed on {home}:\n{r.stderr[-2000:]}")
+    kept = re.search(r"blocks 1\.\.(\d+) are intact", r.stdout)
+    return f"damaged {path.name} at byte {offset}, repaired: kept blocks 1..{kept[1] if kept else 0}"
+
+
 def inject(cluster: Cluster, kind: str, rng: random.Random, log) -> None:
     """One fault, healed before returning."""
-    if kind in ("kill9", "wal_tail"):
+    if kind in ("kill9", "wal_tail", "leveldb"):
         i = rng.randrange(cluster.n)
         time.sleep(rng.uniform(0, 0.5))
         cluster.signal(i, signal.SIGKILL)
         detail = ""
         if kind == "wal_tail":
             detail = f", cut {_truncate_wal_tail(cluster.homes[i], rng)} bytes off its WAL"
+        elif kind == "leveldb":
+            detail = ", " + _damage_leveldb(cluster.homes[i], rng)
         down = rng.uniform(1, 5)
         log(f"{kind}: node{i} killed{detail}, down {down:.1f} s")
         time.sleep(down)
@@ -153,7 +191,6 @@ def scan_logs(cluster: Cluster, report: Report) -> None:
 
 def _shape(text: str) -> str:
     """An error line with its numbers and hashes blanked, so equal kinds count together."""
-    import re
     return re.sub(r"\b[0-9a-f]{8,}\b|\d+", "#", text)[:160]
 
 

@@ -14,6 +14,7 @@ SEED = 12
 def test_acknowledged_registrations_survive_faults_without_forks(tmp_path):
     r = run_campaign(tmp_path / "net", SEED, seconds=70)
     print(r.summary())
+    print(r.details())
     replay = f"replay: .venv/bin/python bench/fault_campaign.py --seed {SEED} --minutes {70 / 60:.2f} --keep DIR"
     assert sum(r.faults.values()) >= 8, r.summary()
     assert r.acknowledged >= 50, f"too little load got through: {r.summary()}\n{replay}"
