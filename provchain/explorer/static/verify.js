@@ -181,7 +181,47 @@
     return card;
   }
 
-  function render(body) {
+  // The edited region(s): the dropped file itself (it never leaves the browser for this), paused in the
+  // middle of the first altered span, with a box over each region reported for the time shown.
+  function regionView(v, file) {
+    const spans = [];
+    for (const m of v.matches || []) for (const a of m.altered_segments || []) if (a.region) spans.push(a);
+    if (!spans.length || !file) return null;
+    const wrap = el("div", { class: "region-view", id: "region-view" }, el("h2", {}, "Where it was edited"));
+    const stage = el("div", { class: "region-stage" });
+    const video = el("video", { muted: "", controls: "", playsinline: "", preload: "auto", id: "region-video" });
+    video.src = URL.createObjectURL(file);
+    stage.append(video);
+    const boxes = spans.map(function (a) {
+      const b = el("div", { class: "region-box", title: a.query_start_s.toFixed(1) + "–" + a.query_end_s.toFixed(1) + " s: not from the record" });
+      b.style.left = (100 * a.region.x).toFixed(2) + "%";
+      b.style.top = (100 * a.region.y).toFixed(2) + "%";
+      b.style.width = (100 * a.region.w).toFixed(2) + "%";
+      b.style.height = (100 * a.region.h).toFixed(2) + "%";
+      stage.append(b);
+      return [a, b];
+    });
+    function show() {
+      const t = video.currentTime;
+      for (const [a, b] of boxes) b.hidden = !(t >= a.query_start_s && t <= a.query_end_s);
+    }
+    video.addEventListener("timeupdate", show);
+    video.addEventListener("seeked", show);
+    video.addEventListener("loadedmetadata", function () {
+      video.currentTime = (spans[0].query_start_s + spans[0].query_end_s) / 2;
+      show();
+    });
+    const list = el("ul", { class: "plain small" });
+    for (const a of spans) {
+      list.append(el("li", {}, a.query_start_s.toFixed(1) + "–" + a.query_end_s.toFixed(1) + " s: a region at " +
+        Math.round(100 * a.region.x) + "%, " + Math.round(100 * a.region.y) + "% of the frame, " +
+        Math.round(100 * a.region.w) + "% × " + Math.round(100 * a.region.h) + "% of its size, does not come from the record"));
+    }
+    wrap.append(stage, list);
+    return wrap;
+  }
+
+  function render(body, file) {
     progress.hidden = true;
     result.hidden = false;
     const v = body.verify;
@@ -210,6 +250,8 @@
       box.append(el("p", { id: "verdict-claim" }, "Origin: ", firstRegistered(origin), "."));
     }
     result.replaceChildren(box, meta, c2paCard(v.c2pa), timeline(v, body.clip));
+    const rv = regionView(v, file);
+    if (rv) result.append(rv);
     if ((v.matches || []).length) {
       result.append(el("h2", {}, "Source records and proof checks"), el("p", { class: "muted small" },
         "Every matching record, earliest registration first: the first registrant is the origin."));
@@ -253,7 +295,7 @@
         say("Exact match: checking the record's proof (the file is not uploaded)…");
         const res = await PC.fetchJSON("/api/verify/record/" + hit.body.record_id + "?content_sha256=" + sha +
                                        "&file=" + encodeURIComponent(file.name));
-        if (res.ok) { render(res.body); return; }
+        if (res.ok) { render(res.body, file); return; }
         if (res.status === 503) { showError("node unavailable", PC.errorText(res)); return; }
       }
     }
@@ -264,7 +306,7 @@
     }
     say("Uploading " + file.name + "…", 0);
     const res = await upload(file);
-    if (res.ok && res.body) { render(res.body); return; }
+    if (res.ok && res.body) { render(res.body, file); return; }
     const titles = { 0: "upload failed", 400: "bad file", 413: "too large", 422: "not a video", 503: "node unavailable" };
     showError(titles[res.status] || "error", res.body && res.body.error ? res.body.error.message :
       "The explorer did not answer (HTTP " + res.status + ").", res.body && res.body.verify);
