@@ -133,3 +133,13 @@ def test_a_declared_derivative_carries_its_parent(net):
     other = corpus.transform(src, str(clips / "bob_bright.mp4"), "bright")
     rc, out, err = register(c.url(0), bob, other, extra=["--parent", ghost, "--force"])
     assert rc == 4 and f"parent record {ghost} does not exist" in err, err
+
+
+def test_too_little_video_is_undecided_not_a_match(net):
+    """3 frames (0.125 s) cut from a registered clip fingerprint as one sample: too little to call a copy."""
+    c, clips, src, alice, bob, first = net
+    frames, fps = corpus.read_frames(src)
+    short = corpus.write_video(str(clips / "three_frames.mp4"), frames[30:33], fps=24)
+    rc, res = verify(c.url(0), short)
+    assert (rc, res["verdict"], res["matches"]) == (4, "error", []), res
+    assert "too little video" in res["errors"][0] and "1 sample" in res["errors"][0]
