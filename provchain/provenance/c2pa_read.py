@@ -65,18 +65,31 @@ def _text(v) -> str | None:
     return v if isinstance(v, str) else None
 
 
+def _dict(v) -> dict:
+    return v if isinstance(v, dict) else {}
+
+
+def _dicts(v) -> list[dict]:
+    return [x for x in v if isinstance(x, dict)] if isinstance(v, list) else []
+
+
+STATES = ("Invalid", "Valid", "Trusted")
+
+
 def summarize(store: dict) -> dict:
-    """Our report from c2pa-python's manifest-store JSON."""
+    """Our report from c2pa-python's manifest-store JSON (which a hostile file shapes: trust no type)."""
     out = empty_report(True)
     out["present"] = True
     out["chain_check"] = "no_claim"
-    manifest = (store.get("manifests") or {}).get(store.get("active_manifest") or "") or {}
-    out["validation_state"] = _text(store.get("validation_state"))
-    results = (store.get("validation_results") or {}).get("activeManifest") or {}
+    active = _text(store.get("active_manifest"))
+    manifest = _dict(_dict(store.get("manifests")).get(active)) if active else {}
+    state = store.get("validation_state")
+    out["validation_state"] = state if state in STATES else None
+    results = _dict(_dict(store.get("validation_results")).get("activeManifest"))
     out["failures"] = [{"code": _text(f.get("code")), "explanation": _text(f.get("explanation"))}
-                       for f in results.get("failure") or [] if isinstance(f, dict)]
-    gen = manifest.get("claim_generator_info")
-    if isinstance(gen, list) and gen and isinstance(gen[0], dict):
+                       for f in _dicts(results.get("failure"))]
+    gen = _dicts(manifest.get("claim_generator_info"))
+    if gen:
         name, version = _text(gen[0].get("name")), _text(gen[0].get("version"))
         out["claim_generator"] = f"{name}/{version}" if name and version else name
     else:
@@ -86,26 +99,21 @@ def summarize(store: dict) -> dict:
     if isinstance(sig, dict):  # c2pa-rs calls the signing certificate's subject organization "issuer"
         out["signer"] = {"organization": _text(sig.get("issuer")), "common_name": _text(sig.get("common_name")),
                          "alg": _text(sig.get("alg")), "time": _text(sig.get("time"))}
-    for a in manifest.get("assertions") or []:
-        if not isinstance(a, dict):
-            continue
-        label, data = a.get("label") or "", a.get("data")
-        if not isinstance(data, dict):
-            continue
+    for a in _dicts(manifest.get("assertions")):
+        label, data = _text(a.get("label")) or "", _dict(a.get("data"))
         if label.startswith("c2pa.actions"):
-            for act in data.get("actions") or []:
-                if isinstance(act, dict):
-                    agent = act.get("softwareAgent")
-                    out["actions"].append({"action": _text(act.get("action")),
-                                           "digital_source_type": _text(act.get("digitalSourceType")),
-                                           "software_agent": _text(agent.get("name")) if isinstance(agent, dict)
-                                           else _text(agent)})
+            for act in _dicts(data.get("actions")):
+                agent = act.get("softwareAgent")
+                out["actions"].append({"action": _text(act.get("action")),
+                                       "digital_source_type": _text(act.get("digitalSourceType")),
+                                       "software_agent": _text(agent.get("name")) if isinstance(agent, dict)
+                                       else _text(agent)})
         elif label.startswith("c2pa.soft-binding"):
             out["soft_binding"] = {"alg": _text(data.get("alg"))}
         elif label == CHAIN_LABEL:
             claim = {k: _text(data.get(k)) for k in CLAIM_FIELDS}
             lookup = data.get("lookup")
-            claim["lookup"] = {k: _text(v) for k, v in lookup.items()} if isinstance(lookup, dict) else None
+            claim["lookup"] = {str(k): _text(v) for k, v in lookup.items()} if isinstance(lookup, dict) else None
             out["chain_claim"] = claim
     return out
 

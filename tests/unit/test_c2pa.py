@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 
 import av
+import jsonschema
 import numpy as np
 import pytest
 from cryptography import x509
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from provchain.chain.crypto import PrivateKey
 from provchain.chain.light import Check
@@ -21,6 +24,7 @@ from provchain.provenance.fingerprint import analyze_file
 from provchain.provenance.lightclient import ProvenRecord
 from provchain.provenance.record import GeneratorInfo
 from provchain.provenance.register import build_record
+from tests.unit.test_verify_schema import SCHEMA
 from tests.corpus import remux  # a re-upload tool's remux: the video packets into a new MP4, no manifest box
 
 c2pa = pytest.importorskip("c2pa")  # the `c2pa` extra; CI installs it
@@ -278,3 +282,36 @@ def test_chain_named_from_the_outbox_cache_when_the_node_is_down(tmp_path):
     other = Hook("http://other:1", PrivateKey.generate(), Outbox(tmp_path / "outbox"), "m")
     other.client.genesis = down
     assert other.chain_ref() is None
+
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
+                                                                                      max_size=3), max_leaves=12)
+GENESIS = genesis()
+hex64 = st.text(alphabet="0123456789ABCDEF", min_size=64, max_size=64)
+claim_values = {"chain_id": st.just(GENESIS.chain_id), "genesis_hash": st.just(GENESIS.hash().hex().upper()),
+                "creator": hex64, "frames_sha256": hex64 | st.text(max_size=70)}
+assertion_data = st.fixed_dictionaries({}, optional={
+    "actions": json_values, "alg": json_values, "lookup": json_values,
+    **{k: v | json_values for k, v in claim_values.items()}})
+assertion = st.fixed_dictionaries({"label": st.sampled_from(["c2pa.actions.v2", "c2pa.soft-binding", CHAIN_LABEL])
+                                   | json_values, "data": assertion_data | json_values})
+manifest = st.fixed_dictionaries({}, optional={"assertions": st.lists(assertion, max_size=4) | json_values,
+                                               "claim_generator_info": json_values, "signature_info": json_values,
+                                               "title": json_values, "claim_generator": json_values})
+manifest_store = st.fixed_dictionaries({}, optional={
+    "active_manifest": st.just("m") | json_values, "manifests": st.fixed_dictionaries({"m": manifest}) | json_values,
+    "validation_state": st.sampled_from(["Invalid", "Valid", "Trusted"]) | json_values,
+    "validation_results": json_values})
+C2PA_REPORT = jsonschema.Draft202012Validator({"$defs": SCHEMA["$defs"], "$ref": "#/$defs/c2pa"})
+
+
+@settings(max_examples=200, deadline=None)
+@given(manifest_store)
+def test_any_manifest_store_gives_a_report_that_follows_the_schema(store):
+    """Whatever a (hostile) manifest holds, the report keeps the schema's shape and the chain check never raises."""
+    rep = c2pa_read.summarize(store)
+    c2pa_read.check_against_chain(rep, GENESIS, "match", [], lambda f: None)
+    C2PA_REPORT.validate(rep)
+    assert rep["present"] and rep["chain_check"] in ("no_claim", "other_chain", "conflict")
