@@ -190,7 +190,7 @@ class Chain:
         signed_power = sum(s["voting_power"] for s in sigs)
         signed = {s["validator_address"] for s in sigs}
         prop = by_addr.get(header["proposer_address"])
-        evidence = [{"type": e.get("type"), "height": e["value"]["height"], "hash": e["value"]["hash"],
+        evidence = [{"type": e.get("type"), "height": int(e["value"]["height"]), "hash": e["value"]["hash"],
                      "validator_address": e["value"]["vote_a"]["validator_address"],
                      "vote_a": e["value"]["vote_a"], "vote_b": e["value"]["vote_b"]}
                     for e in (b["block"].get("evidence") or {}).get("evidence") or []]
