@@ -211,15 +211,18 @@ class AccountApp:
         self._check_nonces = saved
 
     # --- events (what tx_search, block_search and websocket subscribers see; not part of the app hash)
-    def tx_events(self, raw: bytes, code: int) -> list[tuple[str, list[tuple[str, str]]]]:
-        """A "message" event (as the Cosmos SDK names it): the tx kind as action, sender and nonce (the
-        nonce is not indexed: subscriptions can match it, tx_search cannot)."""
+    def tx_events(self, raw: bytes, code: int) -> list[tuple[str, list[tuple]]]:
+        """The events of a committed tx: [(type, [(attribute, value[, indexed])])] (see events_of)."""
         tx, _ = self._decode_checked(raw)
-        if tx is None:
-            return []
+        return [] if tx is None else self.events_of(tx, raw, code)
+
+    def events_of(self, tx: SignedTx, raw: bytes, code: int) -> list[tuple[str, list[tuple]]]:
+        """A "message" event (as the Cosmos SDK names it): the tx kind as action, sender and nonce (the
+        nonce is not indexed: subscriptions can match it, tx_search cannot). Subclasses add theirs."""
         return [("message", [("action", tx.kind), ("sender", tx.sender.hex().upper()), ("nonce", str(tx.nonce), False)])]
 
-    def block_events(self, block: Block, codes: list[int]) -> list[tuple[str, list[tuple[str, str]]]]:
+    def block_events(self, block: Block, tx_events: list) -> list[tuple[str, list[tuple]]]:
+        """Events of a whole block, from its txs' events (CometBFT's finalize_block_events)."""
         return []
 
     # --- block execution

@@ -3,13 +3,14 @@
 Each committed tx is indexed under tx.height and every indexed attribute of the events the app gives
 for it ("type.attribute"; tx.hash is answered from the block store's own tx index); each block under
 block.height and its block events. The index is derived
-data: it is written after the block (not in the block's atomic batch) and rebuilt from the block store
-for any height it is missing, so a crash between the two loses nothing.
+data, built from the block store behind the chain's tip (the RPC server indexes in the background,
+never on the commit path, and brings it up to date before a search), so a crash loses nothing.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 
 from . import schema
 from .query import Condition, Query, QueryError
@@ -43,7 +44,7 @@ def block_event_map(height: int, app_events: Events) -> dict[str, list[str]]:
 class EventIndex:
     def __init__(self, kv: KV, app):
         self.kv = kv
-        self.app = app  # gives tx_events(raw, code) and block_events(block, codes)
+        self.app = app  # gives tx_events(raw, code) and block_events(block, tx_events)
         self.store = BlockStore(kv)
 
     def indexed_height(self) -> int:
@@ -53,8 +54,8 @@ class EventIndex:
     def tx_events(self, block: Block, index: int, code: int) -> Events:
         return self.app.tx_events(block.txs[index], code) if hasattr(self.app, "tx_events") else []
 
-    def block_events(self, block: Block, codes: list[int]) -> Events:
-        return self.app.block_events(block, codes) if hasattr(self.app, "block_events") else []
+    def block_events(self, block: Block, tx_events: list[Events]) -> Events:
+        return self.app.block_events(block, tx_events) if hasattr(self.app, "block_events") else []
 
     def codes(self, block: Block, hashes: list[bytes] | None = None) -> list[int]:
         out = []
@@ -70,28 +71,38 @@ class EventIndex:
         hashes = [tx_hash(tx) for tx in block.txs]
         codes = self.codes(block, hashes)
         batch: dict[bytes, bytes] = {}
+        all_events = []
         for i, th in enumerate(hashes):
             position = schema.ix_tx_position(h, i)
-            for key, values in _add({"tx.height": [str(h)]}, self.tx_events(block, i, codes[i]), True).items():
+            events = self.tx_events(block, i, codes[i])
+            all_events.append(events)
+            for key, values in _add({"tx.height": [str(h)]}, events, True).items():
                 for v in values:
-                    batch[schema.ix_tx_key(key, v, position)] = th
-        for key, values in _add({"block.height": [str(h)]}, self.block_events(block, codes), True).items():
+                    batch[schema.ix_tx_key(key, v, position)] = b""
+        for key, values in _add({"block.height": [str(h)]}, self.block_events(block, all_events), True).items():
             for v in values:
                 batch[schema.ix_block_key(key, v, h)] = b""
         batch[schema.IX_HEIGHT] = schema.height_bytes(h)
         self.kv.write(batch, sync=False)
 
-    def catch_up(self) -> int:
-        """Index every stored block the index does not have yet; returns how many."""
+    def lag(self) -> int:
+        """Stored blocks not indexed yet."""
+        return max(0, self.store.height() - self.indexed_height())
+
+    def catch_up(self, max_seconds: float | None = None) -> int:
+        """Index stored blocks the index does not have yet (all, or for about max_seconds); returns how many."""
         top, n = self.store.height(), 0
         if self.indexed_height() > top:  # the store was cut back (a repair): index it again from scratch
             self.drop()
+        start = time.monotonic()
         for h in range(self.indexed_height() + 1, top + 1):
             self.index_block(self.store.block(h))
             n += 1
             if n % 10_000 == 0:
                 log.info("event index: indexed %d blocks, at height %d of %d", n, h, top)
-        if n:
+            if max_seconds is not None and time.monotonic() - start > max_seconds:
+                break
+        if n >= 1000:
             log.info("event index: indexed %d blocks", n)
         return n
 

@@ -65,7 +65,7 @@ def nonce_key(sender: bytes) -> bytes:
 
 # --- event index (tx_search / block_search): rebuilt from the block store if lost -----------------
 # keys are <event key> 0x00 <value> 0x00 <position>, so one event key (or key=value) is one prefix scan
-IX_TX = b"ix/t/"             # "type.attr" \0 value \0 height (8) + tx index (4) -> tx hash
+IX_TX = b"ix/t/"             # "type.attr" \0 value \0 height (8) + tx index (4) -> b""
 IX_BLOCK = b"ix/b/"          # "type.attr" \0 value \0 height (8) -> b""
 IX_HEIGHT = b"ix/height"     # the last height whose events are indexed
 

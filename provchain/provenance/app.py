@@ -124,11 +124,10 @@ class ProvenanceApp(AccountApp):
         super()._restore_check_state(saved[0])
         self._pending_content = saved[1]
 
-    def tx_events(self, raw: bytes, code: int):
+    def events_of(self, tx: SignedTx, raw: bytes, code: int):
         """Adds a register_clip event: record_id, creator, content_sha256, frames_sha256, model, parents."""
-        events = super().tx_events(raw, code)
-        tx, _ = self._decode_checked(raw)
-        if tx is None or tx.kind != KIND or code != 0:
+        events = super().events_of(tx, raw, code)
+        if tx.kind != KIND or code != 0:
             return events
         rec: RegisterClip = tx.parsed
         attrs = [("record_id", jf.hexu(tx_hash(raw))), ("creator", jf.hexu(tx.sender)),
@@ -138,12 +137,9 @@ class ProvenanceApp(AccountApp):
         attrs += [("parent", jf.hexu(p)) for p in rec.parents]
         return events + [("register_clip", attrs)]
 
-    def block_events(self, block: Block, codes: list[int]):
+    def block_events(self, block: Block, tx_events: list):
         """A provenance event on blocks that register clips: how many (block_search provenance.new_records>0)."""
-        n = 0
-        for raw, code in zip(block.txs, codes):
-            tx, _ = self._decode_checked(raw)
-            n += tx is not None and tx.kind == KIND and code == 0
+        n = sum(any(etype == "register_clip" for etype, _ in evs) for evs in tx_events)
         return [("provenance", [("new_records", str(n))])] if n else []
 
     def on_commit(self, staged: Overlay) -> None:

@@ -364,3 +364,16 @@ def test_a_client_that_does_not_read_loses_its_subscriptions_not_the_nodes_memor
     assert c.outbox.qsize() == events.QUEUE_SIZE and not c.subscriptions
     last = [c.outbox.get_nowait() for _ in range(events.QUEUE_SIZE)][-1]
     assert last["id"] == 1 and "not pulling messages fast enough" in last["error"]["data"]
+
+
+def test_the_index_follows_the_chain_in_the_background_and_a_lagging_one_says_so(net, monkeypatch):
+    import time
+    key = crypto.PrivateKey.generate()
+    _, height = register(net, key, 96)
+    end = time.time() + 20
+    while net.on_loop(lambda: net.node.rpc.index.indexed_height()) < height:  # no search asked for it
+        assert time.time() < end, "the background indexer did not index the new block"
+        time.sleep(0.1)
+    monkeypatch.setattr(rpc_routes, "SEARCH_MAX_CATCH_UP", -1)  # as if far behind
+    st, body = http_json(net.url + '/tx_search?query="tx.height>0"')
+    assert st == 503 and "catching up" in body["error"]["data"]

@@ -24,6 +24,10 @@ from .routes import ROUTES, CometRoutes
 log = logging.getLogger("provchain.rpc")
 
 MAX_BODY = 8 * 1024 * 1024
+INDEX_EVERY_S = 0.25
+INDEX_SLICE_S = 0.05
+BUSY_MEMPOOL = 1000
+MAX_LAG = 100
 WS_METHODS = ("subscribe", "unsubscribe", "unsubscribe_all")
 CORS_HEADERS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "HEAD, GET, POST, OPTIONS",
                 "Access-Control-Allow-Headers": "Origin, Accept, Content-Type, X-Requested-With, X-Server-Time",
@@ -56,10 +60,10 @@ class RPCServer:
     def __init__(self, node):
         self.node = node
         self.index = EventIndex(node.kv, node.app)
-        self.index.catch_up()
         self.routes = CometRoutes(node, self.index)
         self.bus = EventBus(node, self.index)
-        node.driver.block_listeners += [self.index.index_block, self.bus.on_block]
+        node.driver.block_listeners.append(self.bus.on_block)
+        self._indexer: asyncio.Task | None = None
         self.own = OwnRoutes(node, self.routes.waiters)
         self._sockets: set[web.WebSocketResponse] = set()
         app = web.Application(middlewares=[errors_middleware], client_max_size=MAX_BODY)
@@ -73,7 +77,9 @@ class RPCServer:
             r.add_route(method, path, handler)
         r.add_route("OPTIONS", "/{tail:.*}", self.preflight)
         r.add_route("*", "/{tail:.*}", self.unknown)
+        app.on_startup.append(self._start_indexer)
         app.on_shutdown.append(self._close_sockets)
+        app.on_cleanup.append(self._stop_indexer)
         self.web_app = app
 
     # --- dispatch
@@ -146,6 +152,29 @@ class RPCServer:
 
     async def unknown(self, request):
         raise RPCError(METHOD_NOT_FOUND, f"no route {request.method} {request.path}", 404)
+
+    # --- the event index, kept up to date off the commit path
+    async def _start_indexer(self, app):
+        self._indexer = asyncio.create_task(self._index_loop())
+
+    async def _stop_indexer(self, app):
+        if self._indexer is not None:
+            self._indexer.cancel()
+            await asyncio.gather(self._indexer, return_exceptions=True)
+
+    async def _index_loop(self):
+        """Every INDEX_EVERY_S, index new blocks for at most INDEX_SLICE_S. While the node is saturated
+        (BUSY_MEMPOOL txs waiting) the index may fall MAX_LAG blocks behind, so that indexing never
+        takes time from consensus when it is short of it; searches bring it up to date first."""
+        while True:
+            await asyncio.sleep(INDEX_EVERY_S)
+            try:
+                lag = self.index.lag()
+                if lag and (len(self.node.mempool) < BUSY_MEMPOOL or lag >= MAX_LAG):
+                    self.index.catch_up(max_seconds=INDEX_SLICE_S)
+            except Exception:
+                log.exception("event index: indexing failed; retrying")
+                await asyncio.sleep(5)
 
     # --- websocket
     async def websocket(self, request):

@@ -98,15 +98,16 @@ class EventBus:
         store = self.node.driver.store
         h = block.header.height
         raw, prev_raw = store.block_raw(h), store.block_raw(h - 1) if h > 1 else None
-        tx_results, tx_maps, codes = [], [], []
+        tx_results, tx_maps, all_events = [], [], []
         for i, tx in enumerate(block.txs):
             th = tx_hash(tx)
             loc = store.tx_location(th)
-            codes.append(loc[2] if loc else 0)
-            events = self.index.tx_events(block, i, codes[i])
-            tx_results.append(jf.exec_tx_result_json(codes[i], loc[3] if loc else "", events))
+            code = loc[2] if loc else 0
+            events = self.index.tx_events(block, i, code)
+            all_events.append(events)
+            tx_results.append(jf.exec_tx_result_json(code, loc[3] if loc else "", events))
             tx_maps.append(tx_event_map(th, h, events))
-        block_events = self.index.block_events(block, codes)
+        block_events = self.index.block_events(block, all_events)
         bmap = block_event_map(h, block_events)
         finalize = {"events": [jf.event_json(t, a) for t, a in block_events], "tx_results": tx_results,
                     "validator_updates": None, "consensus_param_updates": None,

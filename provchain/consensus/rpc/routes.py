@@ -27,6 +27,7 @@ P2P_PROTOCOL = "8"
 BROADCAST_COMMIT_TIMEOUT_S = 10.0  # CometBFT's timeout_broadcast_tx_commit
 MAX_TX_WAITERS = 10_000            # broadcasts waiting for their commit, all callers together
 DEFAULT_PER_PAGE, MAX_PER_PAGE = 30, 100
+SEARCH_MAX_CATCH_UP = 2000  # blocks a search indexes itself before answering; beyond, it asks to retry
 
 # query codes of abci_query (the app's own, as ABCI apps define theirs)
 QUERY_OK, QUERY_UNKNOWN_PATH, QUERY_BAD_DATA, QUERY_NOT_FOUND, QUERY_NO_HISTORY = 0, 1, 2, 3, 4
@@ -108,9 +109,6 @@ class CometRoutes:
     def _block_result(self, height: int) -> dict:
         block = self.store.block(height)
         return jf.block_json(block, self._raw(height), self._raw(height - 1), self.valset)
-
-    def _codes(self, block) -> list[int]:
-        return self.index.codes(block)
 
     def _tx_result(self, block, i: int, code: int, logline: str) -> dict:
         return jf.exec_tx_result_json(code, logline, self.index.tx_events(block, i, code))
@@ -235,14 +233,15 @@ class CometRoutes:
     async def block_results(self, p: Params):
         h = self._height(p)
         block = self.store.block(h)
-        results = []
+        results, tx_events = [], []
         for i, tx in enumerate(block.txs):
             _, _, code, logline = self.store.tx_location(tx_hash(tx))
-            results.append(self._tx_result(block, i, code, logline))
+            tx_events.append(self.index.tx_events(block, i, code))
+            results.append(jf.exec_tx_result_json(code, logline, tx_events[-1]))
         nxt = self.store.block(h + 1)
         app_hash = nxt.header.app_hash if nxt else self.store.chain_state()[1]
         return {"height": str(h), "txs_results": results or None,
-                "finalize_block_events": [jf.event_json(t, a) for t, a in self.index.block_events(block, self._codes(block))],
+                "finalize_block_events": [jf.event_json(t, a) for t, a in self.index.block_events(block, tx_events)],
                 "validator_updates": None, "consensus_param_updates": None, "app_hash": jf.b64(app_hash)}
 
     async def validators(self, p: Params):
@@ -288,6 +287,10 @@ class CometRoutes:
     def _search(self, p: Params, search) -> tuple[list, int]:
         """One page of an index search (query, page, per_page, order_by) and the total count."""
         q, desc = self._query(p), self._order(p)
+        lag = self.index.lag()
+        if lag > SEARCH_MAX_CATCH_UP:
+            raise failed(f"the event index is catching up ({lag} blocks behind the tip); retry shortly", 503)
+        self.index.catch_up()  # the blocks committed since the background indexer last ran
         try:
             hits = search(q)
         except QueryError as exc:
