@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import datetime
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from cryptography import x509
@@ -44,9 +46,11 @@ def _now() -> datetime.datetime:
 
 
 def create_ca(directory: str | os.PathLike, name: str) -> Path:
-    """Write a new root (certificate + private key, mode 0600) into `directory`. Returns the cert path."""
+    """Write a new root (certificate + private key, mode 0600) as the folder `directory`, atomically: it is
+    made beside it and renamed into place, so two processes creating it at once end with one consistent
+    pair (the first one's). Returns the cert path."""
     d = Path(os.path.expanduser(directory))
-    d.mkdir(parents=True, exist_ok=True)
+    d.parent.mkdir(parents=True, exist_ok=True)
     key = Ed25519PrivateKey.generate()
     subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "provchain"),
                          x509.NameAttribute(NameOID.COMMON_NAME, name)])
@@ -57,11 +61,21 @@ def create_ca(directory: str | os.PathLike, name: str) -> Path:
             .add_extension(_key_usage(sign=False), critical=True)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
             .sign(key, None))
-    fd = os.open(d / CA_KEY, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption()))
-    (d / CA_CERT).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{d.name}-", dir=d.parent))
+    try:
+        fd = os.open(tmp / CA_KEY, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()))
+        (tmp / CA_CERT).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        os.chmod(tmp, 0o700)
+        try:
+            os.rename(tmp, d)  # replaces `d` only if it is an empty folder
+        except OSError:
+            if not (d / CA_CERT).exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return d / CA_CERT
 
 
@@ -105,6 +119,4 @@ def issue(directory: str | os.PathLike, pubkey: bytes, common_name: str, organiz
 def ensure_ca(directory: str | os.PathLike, name: str) -> Path:
     """The CA in `directory`, created when missing."""
     d = Path(os.path.expanduser(directory))
-    if not (d / CA_CERT).exists():
-        return create_ca(d, name)
-    return d / CA_CERT
+    return d / CA_CERT if (d / CA_CERT).exists() else create_ca(d, name)

@@ -315,3 +315,17 @@ def test_any_manifest_store_gives_a_report_that_follows_the_schema(store):
     c2pa_read.check_against_chain(rep, GENESIS, "match", [], lambda f: None)
     C2PA_REPORT.validate(rep)
     assert rep["present"] and rep["chain_check"] in ("no_claim", "other_chain", "conflict")
+
+
+def test_ca_creation_is_atomic_and_keeps_the_first(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+    d = tmp_path / "ca"
+    with ThreadPoolExecutor(4) as ex:
+        list(ex.map(lambda i: ca.ensure_ca(d, f"CA {i}"), range(8)))
+    cert, key = ca.load_ca(d)
+    assert cert.public_key().public_bytes_raw() == key.public_key().public_bytes_raw()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ca"]  # no temporary folders left
+    assert oct(d.stat().st_mode & 0o777) == "0o700" and oct((d / ca.CA_KEY).stat().st_mode & 0o777) == "0o600"
+    first = (d / ca.CA_CERT).read_bytes()
+    ca.ensure_ca(d, "again")
+    assert (d / ca.CA_CERT).read_bytes() == first
