@@ -377,3 +377,12 @@ def test_the_index_follows_the_chain_in_the_background_and_a_lagging_one_says_so
     monkeypatch.setattr(rpc_routes, "SEARCH_MAX_CATCH_UP", -1)  # as if far behind
     st, body = http_json(net.url + '/tx_search?query="tx.height>0"')
     assert st == 503 and "catching up" in body["error"]["data"]
+
+
+def test_a_block_search_page_too_big_to_answer_is_refused_with_the_way_out(net, monkeypatch):
+    wait_height(net, 3)
+    monkeypatch.setattr(rpc_routes, "MAX_PAGE_BLOCK_BYTES", 1)
+    st, body = http_json(net.url + '/block_search?query="block.height<=3"&per_page=3')
+    assert st == 400 and "smaller per_page" in body["error"]["data"]
+    st, body = http_json(net.url + '/block_search?query="block.height<=3"&per_page=1')
+    assert st == 200 and len(body["result"]["blocks"]) == 1 and body["result"]["total_count"] == "3"

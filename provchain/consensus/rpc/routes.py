@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import json
 import time
 
@@ -27,6 +28,7 @@ P2P_PROTOCOL = "8"
 BROADCAST_COMMIT_TIMEOUT_S = 10.0  # CometBFT's timeout_broadcast_tx_commit
 MAX_TX_WAITERS = 10_000            # broadcasts waiting for their commit, all callers together
 DEFAULT_PER_PAGE, MAX_PER_PAGE = 30, 100
+MAX_PAGE_BLOCK_BYTES = 32 * 1024 * 1024  # blocks in one block_search answer (a block may hold 4 MiB)
 SEARCH_MAX_CATCH_UP = 2000  # blocks a search indexes itself before answering; beyond, it asks to retry
 
 # query codes of abci_query (the app's own, as ABCI apps define theirs)
@@ -313,13 +315,17 @@ class CometRoutes:
 
     async def block_search(self, p: Params):
         hits, total = self._search(p, self.index.search_blocks)
+        size = sum(len(self._raw(h) or b"") for h in hits)
+        if size > MAX_PAGE_BLOCK_BYTES and len(hits) > 1:
+            raise failed(f"the {len(hits)} blocks of this page hold {size} bytes (at most {MAX_PAGE_BLOCK_BYTES} "
+                         f"in one answer): ask for a smaller per_page", 400)
         return {"blocks": [self._block_result(h) for h in hits], "total_count": str(total)}
 
     # --- mempool
     async def unconfirmed_txs(self, p: Params):
         mp = self.node.mempool
         limit = min(max(p.int("limit", DEFAULT_PER_PAGE), 1), MAX_PER_PAGE)
-        txs = list(mp.txs.values())[:limit]
+        txs = list(itertools.islice(mp.txs.values(), limit))
         return {"n_txs": str(len(txs)), "total": str(len(mp)), "total_bytes": str(mp.size_bytes),
                 "txs": [jf.b64(t) for t in txs]}
 
