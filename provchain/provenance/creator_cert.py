@@ -56,8 +56,10 @@ def creator_certificate(key, key_path: str | os.PathLike | None = None, cert_pat
         raise CredentialError(f"no certificate at {path}")
     ca.ensure_ca(personal_ca, "provchain personal CA")
     chain = ca.issue(personal_ca, key.pubkey, f"provchain creator {key.pubkey.hex()[:16]}")
-    if path is not None:
-        path.write_text(chain)
+    if path is not None:  # written whole or not at all: another process may be reading it
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(chain)
+        os.replace(tmp, path)
     return chain
 
 
