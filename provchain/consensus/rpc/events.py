@@ -73,13 +73,21 @@ class EventBus:
 
     # --- publishing (a driver block listener: called right after each commit)
     def on_block(self, block: Block) -> None:
+        """Publish soon after, not inside, the commit: building the events is not consensus's time."""
+        if any(c.subscriptions for c in self.clients):
+            asyncio.get_running_loop().call_soon(self._publish, block)
+
+    def _publish(self, block: Block) -> None:
         if not any(c.subscriptions for c in self.clients):
             return
-        for event_map, data in self._events(block):
-            for c in list(self.clients):
-                for q, req_id in list(c.subscriptions.values()):
-                    if q.matches(event_map):
-                        self._send(c, response(req_id, {"query": q.text, "data": data, "events": event_map}))
+        try:
+            for event_map, data in self._events(block):
+                for c in list(self.clients):
+                    for q, req_id in list(c.subscriptions.values()):
+                        if q.matches(event_map):
+                            self._send(c, response(req_id, {"query": q.text, "data": data, "events": event_map}))
+        except Exception:
+            log.exception("publishing the events of block %d failed", block.header.height)
 
     def _send(self, c: Client, msg: dict) -> None:
         try:
