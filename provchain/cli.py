@@ -156,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = subcommand(sub, "devnet", "run N local validators and the explorer (Ctrl-C stops them)",
                    "Run N validators as separate processes on 127.0.0.1 plus the explorer. The first run\n"
-                   "makes keys and genesis under --home; later runs resume the same chain.")
+                   "makes keys and genesis under --home; later runs resume the same chain. A validator\n"
+                   "that dies is reported and restarted with back-off; the others keep running.")
     s.add_argument("--validators", type=int, default=4, metavar="N", help="number of validators")
     s.add_argument("--home", default="~/.provchain/devnet", metavar="DIR", help="folder for the nodes' homes")
     s.add_argument("--base-port", type=int, default=26656, metavar="PORT",
