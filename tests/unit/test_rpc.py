@@ -5,6 +5,7 @@ import asyncio
 import base64
 import json
 import threading
+import urllib.error
 import urllib.request
 
 import aiohttp
@@ -386,3 +387,37 @@ def test_a_block_search_page_too_big_to_answer_is_refused_with_the_way_out(net, 
     assert st == 400 and "smaller per_page" in body["error"]["data"]
     st, body = http_json(net.url + '/block_search?query="block.height<=3"&per_page=1')
     assert st == 200 and len(body["result"]["blocks"]) == 1 and body["result"]["total_count"] == "3"
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False)
+                           | st.text(max_size=20),
+                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                           max_leaves=12)
+requests = st.fixed_dictionaries({"jsonrpc": st.sampled_from(["2.0", "1.0", 2]),
+                                  "method": st.sampled_from(sorted(set(rpc_routes.ROUTES) - {"broadcast_tx_commit"})  # waits for blocks
+                                                            + ["subscribe", "x", ""]) | json_values},
+                                 optional={"id": json_values, "params": json_values})
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(payload=st.one_of(requests, st.lists(requests, max_size=5), json_values))
+def test_any_json_gets_a_json_rpc_answer_never_a_crash(net, payload):
+    req = urllib.request.Request(net.url + "/", json.dumps(payload).encode(), {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            st_, raw = r.status, r.read()
+    except urllib.error.HTTPError as e:
+        st_, raw = e.code, e.read()
+    assert st_ in (200, 400), (payload, st_, raw)
+    body = json.loads(raw) if raw else None  # no body: only notifications (requests without an id)
+    if body is None:
+        reqs = payload if isinstance(payload, list) else [payload]
+        assert payload != [] and all(isinstance(r, dict) and r.get("id") is None for r in reqs), payload
+    answers = body if isinstance(body, list) else [body] if body is not None else []
+    for a in answers:
+        assert a["jsonrpc"] == "2.0" and ("result" in a) != ("error" in a), a
+        if "error" in a:
+            assert a["error"]["code"] in (-32700, -32600, -32601, -32602, -32603), a
