@@ -156,12 +156,17 @@ def judge(analysis: ClipAnalysis, proven: list[ProvenRecord]) -> dict:
             out["verdict"] = "match"
             named = next((rid for rid in copies if origin[rid] == rid), copies[0])
         elif hits:
-            # no record explains the whole clip: judge its parts against the origins together
-            result = match(analysis.fingerprint, {rid: p.record.fingerprint for rid, p in hits if origin[rid] == rid})
-            out["verdict"] = result.verdict
-            if result.verdict == "unregistered":
-                return out
-            shown.update({rm.record_id: rm for rm in result.matches})
+            # no record explains the whole clip: judge its parts against the origins together (one
+            # origin alone has been judged already)
+            origins = {rid: p.record.fingerprint for rid, p in hits if origin[rid] == rid}
+            if len(origins) == 1:
+                out["verdict"] = own[next(iter(origins))][0]
+            else:
+                result = match(analysis.fingerprint, origins)
+                out["verdict"] = result.verdict
+                if result.verdict == "unregistered":
+                    return out
+                shown.update({rm.record_id: rm for rm in result.matches})
     if named is not None:
         out["verdict_record_id"], out["origin_record_id"] = named, origin[named]
     out["matches"] = [_match_json(p, shown[rid], "origin" if origin[rid] == rid else "later", origin[rid])

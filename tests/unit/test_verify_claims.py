@@ -130,3 +130,12 @@ def test_register_asks_for_a_parent_or_force_only_when_someone_else_registered_f
     same = PriorClaim("01" * 32, other, 5, "t", "same content", 1.0)
     assert "one record per content" in check_claims([same], me, ["01" * 32], True)
     assert check_claims([PriorClaim("01" * 32, me, 5, "t", "same content", 1.0)], me, [], False) is None
+
+
+def test_one_origin_with_foreign_footage_is_altered_and_its_later_claim_listed():
+    a, a2 = proven(1, A, height=5), proven(3, noisy(rng, A), height=7, creator=3)
+    foreign = rng.integers(0, 2**64, (20, 4), dtype=np.uint64)
+    j = judge(query(noisy(rng, np.concatenate([A[:20], foreign]))), [a2, a])
+    assert j["verdict"] == "altered" and j["verdict_record_id"] is None
+    assert [(m["record_id"], m["claim"]) for m in j["matches"]] == [(rid(1), "origin"), (rid(3), "later")]
+    assert j["matches"][0]["altered_segments"] and j["matches"][0]["segments"]
