@@ -10,6 +10,7 @@ import time
 import warnings
 
 DEFAULT_NODE = "http://127.0.0.1:26657"
+MAX_PUBLIC_PROMPT = 256  # the longest text a record's setting value may hold
 
 
 class ProgressBar:
@@ -79,7 +80,14 @@ def cmd_generate(args) -> int:
     outbox = Outbox(args.outbox) if args.outbox else Outbox()
     hook = Hook(args.node, key, outbox, gen.model_name, gen.weights_sha256,
                 key_path=str(keystore_path(args.key)), cert=args.cert, c2pa=not args.no_c2pa)  # C2PA: hooks.py
-    hook.enqueue(args.output, prompt=args.prompt, seed=args.seed, settings=gen.sampling_settings)
+    settings = gen.sampling_settings
+    if args.public_prompt:
+        if len(args.prompt) <= MAX_PUBLIC_PROMPT:
+            settings["prompt"] = args.prompt  # shown as text by the explorer, checked against prompt_sha256
+        else:
+            print(f"note: the prompt is longer than {MAX_PUBLIC_PROMPT} characters: only its SHA-256 is recorded",
+                  file=sys.stderr)
+    hook.enqueue(args.output, prompt=args.prompt, seed=args.seed, settings=settings)
     done, errors = outbox.deliver(hook.client, key)
     reg = next((r for source, r in done if source == str(args.output)), None)
     for source, other in done:
@@ -142,6 +150,8 @@ def add_parser(sub) -> None:
     s.add_argument("--outbox", default=None, metavar="DIR",
                    help="folder for registrations not yet delivered (default ~/.provchain/outbox)")
     s.add_argument("--no-register", action="store_true", help="only write the file")
+    s.add_argument("--public-prompt", action="store_true",
+                   help="record the prompt's text, not only its SHA-256 (the explorer then shows it)")
     s.add_argument("--cert", default=None, metavar="PEM",
                    help="C2PA signing certificate chain (default: the one beside the key file)")
     s.add_argument("--no-c2pa", action="store_true", help="embed no C2PA manifest")

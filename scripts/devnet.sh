@@ -32,7 +32,7 @@ done
 sleep 2
 CLIP="$OUT_DIR/clip-$(date +%s).mp4"
 echo "== generating: \"$PROMPT\""
-.venv/bin/provchain generate "$PROMPT" -o "$CLIP" --node "$RPC" --seed 7   # your creator key: ~/.provchain/keys/creator.pem (or $PROVCHAIN_KEY)
+.venv/bin/provchain generate "$PROMPT" -o "$CLIP" --node "$RPC" --seed 7 --public-prompt   # your creator key: ~/.provchain/keys/creator.pem (or $PROVCHAIN_KEY)
 echo "== verifying $CLIP against the chain (trusting the devnet's genesis file)"
 .venv/bin/verify "$CLIP" --node "$RPC" --genesis "$HOME_DIR/node0/config/genesis.json"
 echo "== devnet running: explorer and RPC URLs above; Ctrl-C to stop"

@@ -8,7 +8,8 @@ from .chain import HOME_ROWS, Chain, record_view
 from .errors import (ExplorerError, bad, not_found, parse_height, parse_hex64, parse_page, parse_per_page,
                      parse_window)
 from .events import Events
-from .fpimage import fingerprint_from_b64, fingerprint_png
+from .fpimage import fingerprint_from_b64, fingerprint_png, strip_png
+from .previews import PreviewStore
 from .search import search
 
 ROUTES_DOC = {
@@ -20,6 +21,9 @@ ROUTES_DOC = {
     "GET /api/record/{id}": "a provenance record (fingerprint included)",
     "GET /api/record?content_sha256=HEX": "the record of a file by its SHA-256",
     "GET /api/record/{id}/fingerprint.png": "the fingerprint as a picture",
+    "GET /api/record/{id}/strip.png": "the fingerprint as a time strip (one tile per sampled frame)",
+    "GET /api/record/{id}/poster.png": "the clip's first frame, when a Verify upload gave the explorer the clip (else 404)",
+    "GET /api/record/{id}/preview.mp4": "its first 3 s, small and silent (H.264), likewise",
     "GET /api/record/{id}/related": "records of the same content registered earlier and later (judged here)",
     "GET /api/records?page=N&per_page=M": "all records, stable pages (1 = oldest), newest page by default",
     "GET /api/creator/{pubkey}?page=N&per_page=M": "a creator's records, stable pages",
@@ -32,8 +36,10 @@ ROUTES_DOC = {
 
 
 class Api:
-    def __init__(self, chain: Chain, events: Events, genesis_path: str | None, upload_cap: int):
+    def __init__(self, chain: Chain, events: Events, genesis_path: str | None, upload_cap: int,
+                 previews: PreviewStore | None = None):
         self.chain = chain
+        self.previews = previews or PreviewStore()
         self.events = events
         self.genesis_path = genesis_path
         self.upload_cap = upload_cap
@@ -45,6 +51,8 @@ class Api:
             ("/api/block_by_hash/{hash}", self.block_by_hash), ("/api/tx/{hash}", self.tx),
             ("/api/record", self.record_query), ("/api/record/{id}", self.record),
             ("/api/record/{id}/fingerprint.png", self.fingerprint_png),
+            ("/api/record/{id}/strip.png", self.strip_png),
+            ("/api/record/{id}/poster.png", self.poster), ("/api/record/{id}/preview.mp4", self.poster),
             ("/api/record/{id}/related", self.related),
             ("/api/records", self.records), ("/api/creator/{pubkey}", self.creator),
             ("/api/validators", self.validators), ("/api/search", self.search),
@@ -95,13 +103,30 @@ class Api:
             raise not_found(f"No record has the content SHA-256 {sha}.")
         return web.json_response({**record_view(rec), "final": True})
 
-    async def fingerprint_png(self, request):
+    async def _fingerprint_picture(self, request, draw):
         rec = await self.chain.record(request.match_info["id"])
         try:
-            png = fingerprint_png(fingerprint_from_b64(rec["fingerprint"]["data"]))
+            png = draw(fingerprint_from_b64(rec["fingerprint"]["data"]))
         except (KeyError, ValueError, TypeError) as exc:
             raise ExplorerError(502, f"the node sent a fingerprint that can't be read: {exc}") from None
         return web.Response(body=png, content_type="image/png", headers={"Cache-Control": "max-age=86400"})
+
+    async def fingerprint_png(self, request):
+        return await self._fingerprint_picture(request, fingerprint_png)
+
+    async def strip_png(self, request):
+        return await self._fingerprint_picture(request, strip_png)
+
+    async def poster(self, request):
+        """poster.png / preview.mp4 of a record whose clip the explorer has (a Verify upload)."""
+        rid = parse_hex64(request.match_info["id"], "a record id")
+        name = request.path.rsplit("/", 1)[-1]
+        path = self.previews.get(rid, name)
+        if path is None:
+            raise not_found(f"This explorer has no copy of record {rid}'s clip (only of clips uploaded on its "
+                            "Verify page); its fingerprint strip is at /api/record/{id}/strip.png.")
+        return web.FileResponse(path, headers={"Cache-Control": "max-age=3600",
+                                               "Content-Type": "image/png" if name.endswith(".png") else "video/mp4"})
 
     async def related(self, request):
         return web.json_response(await self.chain.related(await self.chain.record(request.match_info["id"])))

@@ -67,6 +67,27 @@ def record_summary(r: dict) -> dict:
             "model": (r.get("generator") or {}).get("model")}
 
 
+LATE_SPAN = 2  # a validator absent from one commit but in one of the LATE_SPAN commits around it was late
+
+
+def missed_kinds(heights, signers: dict[int, set], address: str) -> tuple[int, int]:
+    """(late, absent) among the heights whose commit lacks `address`'s signature. A commit holds the
+    precommits that completed the quorum, so the slowest validator of a busy network is often left out
+    although it voted: it is *late* when it signed a commit within LATE_SPAN heights of the one it
+    misses (it was voting then), *absent* when it signed none of them (down or cut off). Heights whose
+    commit the node could not serve count as neither."""
+    late = absent = 0
+    for h in heights:
+        if h not in signers or address in signers[h]:
+            continue
+        near = (signers.get(k, ()) for k in range(h - LATE_SPAN, h + LATE_SPAN + 1) if k != h)
+        if any(address in s for s in near):
+            late += 1
+        else:
+            absent += 1
+    return late, absent
+
+
 class Chain:
     def __init__(self, node: AsyncNode):
         self.node = node
@@ -289,10 +310,12 @@ class Chain:
                         consistent = False
                         break
                     base = (q - 1) * per
-                    recs += [record_view(r) for i, r in enumerate(res["records"]) if lo <= base + i < hi]
+                    recs += [{**record_view(r), "number": total - (base + i)} for i, r in enumerate(res["records"])
+                             if lo <= base + i < hi]
             if consistent:
                 return {"total": total, "page": p, "pages": pages, "per_page": per,
-                        "order": "newest first; page 1 holds the oldest records", "creator": creator,
+                        "order": "newest first; page 1 holds the oldest records; number 1 is the first registered",
+                        "creator": creator,
                         "records": recs}
         raise ExplorerError(503, "records are arriving too fast to page through; try again")
 
@@ -301,7 +324,7 @@ class Chain:
         if total <= seen:
             return []
         res = await self.node.get("/records", page=1, per_page=min(20, total - seen))
-        return [record_summary(r) for r in reversed(res["records"])]
+        return [{**record_summary(r), "number": total - i} for i, r in reversed(list(enumerate(res["records"])))]
 
     # --- validators --------------------------------------------------------------------------------
     async def validators_view(self, window: int = DEFAULT_WINDOW) -> dict:
@@ -310,22 +333,27 @@ class Chain:
         vals = await self.validators()
         lo = max(1, tip - window + 1)
         heights = range(lo, tip + 1) if tip else range(0)
-        commits, online = await asyncio.gather(self.commits(heights), self.online(st))
+        # the commits just before the window too: a validator missing from block `lo` may have been late
+        commits, online = await asyncio.gather(self.commits(range(max(1, lo - LATE_SPAN), tip + 1) if tip else ()),
+                                               self.online(st))
         signers = {h: {s["validator_address"] for s in c["signatures"] if s.get("block_id_flag", 2) == COMMIT_FLAG}
                    for h, c in commits.items()}
         evidence = await self.recent_evidence(lo, tip) if tip else []
         double = {}
         for e in evidence:
             double.setdefault(e["validator_address"], []).append(e["height"])
+        n = sum(1 for h in heights if h in commits)
         out = []
         for v in vals:
             a = v["address"]
             signed = [h for h in heights if a in signers.get(h, ())]
+            late, absent = missed_kinds(heights, signers, a)
             out.append({**v, "last_signed_height": max(signed) if signed else None,
-                        "signed": len(signed), "missed": len(commits) - len(signed),
-                        "uptime": round(len(signed) / len(commits), 4) if commits else None,
+                        "signed": len(signed), "missed": late + absent, "late": late, "absent": absent,
+                        "uptime": round(len(signed) / n, 4) if n else None,
+                        "voting": round((len(signed) + late) / n, 4) if n else None,
                         **online["by_address"][a], "double_sign_evidence_heights": double.get(a, [])})
-        return {"latest_height": tip, "window": {"from": lo if tip else 0, "to": tip, "blocks": len(commits)},
+        return {"latest_height": tip, "window": {"from": lo if tip else 0, "to": tip, "blocks": n},
                 "total_power": sum(v["voting_power"] for v in vals), "online": online["online"],
                 "queried_node": online["queried_node"], "validators": out, "evidence": evidence}
 

@@ -56,3 +56,24 @@ def fingerprint_png(fp: Fingerprint) -> bytes:
         wide = bytes(v for v in r for _ in range(CELL_W))
         rows += [wide] * rh
     return png_gray(rows)
+
+
+STRIP_TILES = 40  # at most this many sampled frames in the time strip
+TILE = 16  # a 256-bit hash is a 16 x 16 tile (bit i at row i // 16, column i % 16)
+
+
+def strip_png(fp: Fingerprint, max_tiles: int = STRIP_TILES, scale: int = 3) -> bytes:
+    """The fingerprint as a time strip, left to right: one 16 x 16 tile per sampled frame (evenly
+    picked when there are more than `max_tiles`), a dark gap between tiles. What the record page shows
+    in place of the clip when the explorer has no copy of it."""
+    rows = bit_rows(fp)
+    if not rows:
+        return png_gray([bytes([OFF])])
+    n = min(len(rows), max_tiles)
+    picked = [rows[round(i * (len(rows) - 1) / max(1, n - 1))] for i in range(n)]
+    gap = bytes([0] * scale)
+    lines = []
+    for y in range(TILE):
+        line = gap.join(bytes(v for v in r[y * TILE:(y + 1) * TILE] for _ in range(scale)) for r in picked)
+        lines += [line] * scale
+    return png_gray(lines)

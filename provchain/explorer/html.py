@@ -115,8 +115,17 @@ def short(h: str, n: int = 8) -> str:
     return h if len(h) <= 2 * n + 1 else f"{h[:n]}…{h[-n:]}"
 
 
+LONG_HASH = 24  # hex digits from which a phone shows a hash abbreviated (it would wrap mid-token)
+
+
 def mono(text, cls: str = "hash") -> Markup:
-    return tag("code", text, class_=cls)
+    """A hash in monospace. A long one carries both forms: the full value, and an abbreviation that a
+    narrow screen shows instead (style.css), so a hash never breaks across lines; a tap shows it all."""
+    t = "" if text is None else str(text)
+    if cls != "hash" or len(t) < LONG_HASH:
+        return tag("code", t, class_=cls)
+    return Markup(f'<code class="hash long" title="{esc(t)}" tabindex="0"><span class="full">{esc(t)}</span>'
+                  f'<span class="abbr" aria-hidden="true">{esc(short(t, 10))}</span></code>')
 
 
 def hash_link(href: str, h: str, n: int = 8) -> Markup:

@@ -5,6 +5,7 @@ template in templates/ (see html.py: values are escaped unless built as Markup).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 
 from aiohttp import web
@@ -15,6 +16,7 @@ from .chain import HOME_ROWS, Chain
 from .errors import PER_PAGE, parse_height, parse_hex64, parse_page, parse_per_page, parse_window
 from .fpimage import CELL_W, row_height
 from .html import Markup, esc
+from .previews import PreviewStore
 from .search import search
 
 
@@ -58,24 +60,47 @@ def related_html(rel: dict) -> H.Markup:
     return H.join(parts)
 
 
+RECORD_HEAD = ["#", "Record", "Creator", "Registered", "Media"]
+
+
 def record_rows(recs: list[dict], with_creator: bool = True) -> list:
+    """One row per record: its number (1 = the first ever registered), id, creator, when (and in which
+    block), and media. Short cells with a second line, so the table fits half of a 1280 px screen."""
     rows = []
     for r in recs:
         m = r.get("media") or {}
-        row = [H.hash_link(f"/record/{r['record_id']}", r["record_id"], 6)]
+        row = [r.get("number", ""), H.hash_link(f"/record/{r['record_id']}", r["record_id"], 6)]
         if with_creator:
             row.append(H.hash_link(f"/creator/{r['creator']}", r["creator"], 6))
         model = (r.get("generator") or {}).get("model")
         media = f"{H.duration(m.get('duration_ms'))} · {m.get('width')}×{m.get('height')}" if m else ""
-        row += [H.link(f"/block/{r['height']}", r["height"]), H.time_tag(r["block_time"]),
-                media + (f" · {model}" if model else "")]
+        row += [H.Markup(H.time_tag(r["block_time"]) + H.tag("span", H.link(f"/block/{r['height']}", f"block {r['height']}"),
+                                                              class_="sub")),
+                H.Markup(esc(media) + (H.tag("span", model, class_="sub") if model else ""))]
         rows.append(row)
     return rows
 
 
+def prompt_html(text, prompt_sha256: str) -> H.Markup:
+    """The prompt as text when the record carries it (generate --public-prompt puts it in the settings),
+    checked against the prompt hash every generator record has."""
+    if not isinstance(text, str):
+        return H.tag("span", "not published: the record carries only its SHA-256 (below)", class_="muted")
+    same = hashlib.sha256(text.encode()).hexdigest().upper() == str(prompt_sha256).upper()
+    return H.Markup(H.tag("q", text, id="prompt-text") + " " + (
+        H.tag("span", "matches the prompt SHA-256", class_="badge ok") if same else
+        H.tag("span", "does not match the prompt SHA-256", class_="badge bad")))
+
+
+def numbered(recs: list[dict], total: int) -> list[dict]:
+    """The newest `len(recs)` records (newest first) with their registration numbers."""
+    return [{**r, "number": total - i} for i, r in enumerate(recs)]
+
+
 class Pages:
-    def __init__(self, chain: Chain, genesis_path: str | None, upload_cap: int):
+    def __init__(self, chain: Chain, genesis_path: str | None, upload_cap: int, previews: PreviewStore | None = None):
         self.chain = chain
+        self.previews = previews or PreviewStore()
         self.genesis_path = genesis_path
         self.upload_cap = upload_cap
 
@@ -108,7 +133,7 @@ class Pages:
             records_count=summary["records"] if summary["records"] is not None else "",
             blocks=H.table(["Height", "Time", "Txs", "Proposer", "Hash"], block_rows(blocks, vals),
                            tbody_id="blocks-body", empty="No blocks yet."),
-            recs=H.table(["Record", "Creator", "Height", "Registered", "Media"], record_rows(recs),
+            recs=H.table(RECORD_HEAD, record_rows(numbered(recs, summary["records"] or 0)),
                          tbody_id="records-body", empty="No records registered yet."),
             validators_json=json.dumps({x["address"]: x["index"] for x in vals}))
         return html_response("Home", body, "home", scripts=("home.js",))
@@ -188,7 +213,7 @@ class Pages:
             ("Record id", H.mono(rid)),
             ("Status", H.Markup(H.tag("span", "final", class_="badge ok") + " committed in "
                                 + H.link(f"/block/{r['height']}", f"block {r['height']}") + esc(f" (tx #{r['index']})"))),
-            ("Creator", H.Markup(H.link(f"/creator/{r['creator']}", H.tag("code", r["creator"], class_="hash")))),
+            ("Creator", H.Markup(H.link(f"/creator/{r['creator']}", H.mono(r["creator"])))),
             ("Block time", H.time_tag(r["block_time"], with_abs=True)),
             ("Claimed creation time", H.utc(r["claimed_time"])),
             ("File SHA-256", H.mono(r["content_sha256"])), ("Frames SHA-256", H.mono(r["frames_sha256"])),
@@ -196,9 +221,11 @@ class Pages:
         media = [("Duration", H.duration(m["duration_ms"])), ("Frame size", f"{m['width']} × {m['height']}"),
                  ("Frame rate", f"{m['fps']:g} fps"), ("Codec", m["codec"]), ("Container", m["container"])]
         if g:
+            settings = dict(g.get("settings", {}))
             gen = [("Model", g["model"]), ("Weights SHA-256", H.mono(g["weights_sha256"])),
+                   ("Prompt", prompt_html(settings.pop("prompt", None), g["prompt_sha256"])),
                    ("Prompt SHA-256", H.mono(g["prompt_sha256"])), ("Seed", g["seed"])]
-            gen += [(f"Setting: {k}", v) for k, v in sorted(g.get("settings", {}).items())]
+            gen += [(f"Setting: {k}", v) for k, v in sorted(settings.items())]
             gen_html = H.kv_table(gen)
         else:
             gen_html = H.tag("p", "No generator facts: the creator did not say which model made this clip.", class_="muted")
@@ -206,10 +233,28 @@ class Pages:
                    if r["parents"] else H.tag("p", "None: this clip was not declared as an edit of another record.", class_="muted"))
         body = H.render(
             "record.html", rid=rid, short_id=H.short(rid, 8), table=H.kv_table(rows), media=H.kv_table(media),
+            picture=self.picture_html(rid, r["fingerprint"].get("samples", 0)),
             generator=gen_html, parents=parents, related=related_html(await self.chain.related(r)), samples=fp_rows, alg=r["fingerprint"].get("alg", ""),
             fp_src=f"/api/record/{rid}/fingerprint.png",
             fp_width=256 * CELL_W, fp_height=max(1, fp_rows) * row_height(fp_rows), raw=json.dumps(dict(r), indent=2))
         return html_response(f"Record {H.short(rid, 6)}", body, scripts=("record.js",))
+
+    def picture_html(self, rid: str, samples: int) -> H.Markup:
+        """A short preview of the clip when the explorer has it (a Verify upload), else its fingerprint
+        as a time strip."""
+        if self.previews.get(rid, "preview.mp4") is not None:
+            return H.Markup(
+                f'<figure class="clip" id="clip-picture"><video src="/api/record/{esc(rid)}/preview.mp4" '
+                f'poster="/api/record/{esc(rid)}/poster.png" autoplay muted loop playsinline '
+                f'aria-label="the first seconds of the clip"></video>'
+                "<figcaption>The clip's first seconds, from a copy uploaded on this explorer's Verify page.</figcaption>"
+                "</figure>")
+        return H.Markup(
+            f'<figure class="clip" id="clip-picture"><img class="strip" src="/api/record/{esc(rid)}/strip.png" '
+            f'alt="the fingerprint over time">'
+            f"<figcaption>No copy of the clip here (the chain keeps fingerprints, not video; a clip verified on "
+            f"the Verify page is shown here afterwards). Its fingerprint over time instead: one tile per sampled "
+            f"frame, left to right, from {samples} samples.</figcaption></figure>")
 
     async def _records_listing(self, request, creator: str | None):
         page, per = parse_page(request), parse_per_page(request)
@@ -218,8 +263,9 @@ class Pages:
         base = f"/creator/{creator}" if creator else "/records"
         first = (res["page"] - 1) * res["per_page"] + 1
         last = first + len(res["records"]) - 1
-        span = (f"Records {first}–{last} of {res['total']} (page {res['page']} of {res['pages']}; page 1 holds the "
-                f"oldest, so a page link always shows the same records)") if res["records"] else "No records yet."
+        span = (f"Newest first: records {last} to {first} of {res['total']} (page {res['page']} of {res['pages']}). "
+                "Records are numbered in the order they were registered and page 1 holds the first ones, so a "
+                "page link always shows the same records.") if res["records"] else "No records yet."
         who = ""
         if creator:
             address = crypto.address_of(bytes.fromhex(creator)).hex().upper()
@@ -227,8 +273,7 @@ class Pages:
         body = H.render("records.html",
                         heading="Creator" if creator else "All records", who=who,
                         span=span, pager=H.pager(base, res["page"], res["pages"], keep),
-                        table=H.table(["Record", "Creator", "Height", "Registered", "Media"] if not creator else
-                                      ["Record", "Height", "Registered", "Media"],
+                        table=H.table(RECORD_HEAD if not creator else [h for h in RECORD_HEAD if h != "Creator"],
                                       record_rows(res["records"], with_creator=not creator),
                                       empty="This creator has no records." if creator else "No records yet."),
                         api=f"/api{'/creator/' + creator if creator else '/records'}?page={res['page']}"
@@ -254,15 +299,18 @@ class Pages:
                                   + (" " + H.tag("span", "queried node", class_="badge") if x["address"] == v["queried_node"] else "")),
                          H.tag("code", H.short(x["address"], 6), class_="hash", title=x["address"]), x["voting_power"],
                          H.link(f"/block/{x['last_signed_height']}", x["last_signed_height"]) if x["last_signed_height"] else "—",
-                         H.Markup(f"{x['missed']} <span class=\"muted\">of {v['window']['blocks']}</span>"),
-                         f"{100 * x['uptime']:.1f}%" if x["uptime"] is not None else "—", state, ds])
+                         H.Markup(f"{x['signed']} <span class=\"muted\">of {v['window']['blocks']}</span>"),
+                         H.tag("span", x["late"], class_="muted" if not x["late"] else None),
+                         H.tag("span", x["absent"], class_="bad" if x["absent"] else "muted"),
+                         f"{100 * x['voting']:.1f}%" if x["voting"] is not None else "—", state, ds])
         ev_rows = [[H.mono(e["validator_address"]), e["height"], e["round"], H.link(f"/block/{e['included_at']}", e["included_at"]),
                     H.mono(H.short(e["block_a"], 6)), H.mono(H.short(e["block_b"], 6))] for e in v["evidence"]]
         w = v["window"]
         body = H.render(
             "validators.html", count=len(v["validators"]), online=v["online"], total_power=v["total_power"],
             window=f"blocks {w['from']}–{w['to']} ({w['blocks']} commits)",
-            table=H.table(["Validator", "Address", "Voting power", "Last signed", "Missed", "Signed", "Status", "Double signing"], rows),
+            table=H.table(["Validator", "Address", "Power", "Last signed", "In commits", "Late", "Absent", "Voting",
+                           "Status", "Double signing"], rows),
             evidence=H.table(["Validator", "Height", "Round", "Included in", "Vote A for", "Vote B for"], ev_rows,
                              empty="No evidence of double signing in these blocks."),
             windows=H.join([H.link(f"/validators?window={n}", f"last {n}", "active" if n == window else None)

@@ -4,6 +4,7 @@ Where things live (each module one concern, all sharing one RPC client, node.py'
   chain.py    what the explorer knows about the chain (status, blocks, txs, records, validators)
   pages.py    the HTML pages                      api.py      the JSON API under /api/
   uploads.py  the Verify page's clip uploads and record proofs (reuses provenance.verify)
+  previews.py poster frames and short previews of uploaded clips, for record pages
   events.py   live updates over server-sent events (/api/events)
   search.py   where a search term leads           errors.py   error answers and request parsing
   html.py     templates and formatting            fpimage.py  the fingerprint as a PNG
@@ -24,6 +25,7 @@ from .errors import error_middleware
 from .events import Events
 from .node import AsyncNode
 from .pages import Pages
+from .previews import PreviewStore
 from .uploads import Uploads
 
 HERE = Path(__file__).resolve().parent
@@ -46,8 +48,9 @@ def make_app(node_url: str = "http://127.0.0.1:26657", genesis_path: str | None 
     chain = Chain(node)
     cap = int(upload_cap_mb * 1024 * 1024)
     events = Events(chain, poll_interval)
-    uploads = Uploads(chain, genesis_path, cap, c2pa_trust)
-    parts = [Pages(chain, genesis_path, cap), Api(chain, events, genesis_path, cap), uploads, events]
+    previews = PreviewStore()
+    uploads = Uploads(chain, genesis_path, cap, c2pa_trust, previews)
+    parts = [Pages(chain, genesis_path, cap, previews), Api(chain, events, genesis_path, cap, previews), uploads, events]
 
     app = web.Application(middlewares=[error_middleware(chain.node_url)], client_max_size=1024 * 1024)
     for part in parts:
@@ -70,6 +73,7 @@ def make_app(node_url: str = "http://127.0.0.1:26657", genesis_path: str | None 
         await events.stop()
         await node.close()
         uploads.stop()
+        previews.close()
 
     app.on_startup.append(on_startup)
     app.on_shutdown.append(on_shutdown)

@@ -24,6 +24,7 @@ from aiohttp import web
 from ..chain.types import Genesis, InvalidError
 from .chain import Chain
 from .errors import ExplorerError, bad, parse_hex64
+from .previews import PreviewStore
 
 
 def probe_duration(path: str) -> float | None:
@@ -41,7 +42,9 @@ def probe_duration(path: str) -> float | None:
 
 
 class Uploads:
-    def __init__(self, chain: Chain, genesis_path: str | None, upload_cap: int, c2pa_trust: str | None = None):
+    def __init__(self, chain: Chain, genesis_path: str | None, upload_cap: int, c2pa_trust: str | None = None,
+                 previews: PreviewStore | None = None):
+        self.previews = previews
         self.chain = chain
         self.node_url = chain.node_url
         self.genesis_path = genesis_path
@@ -77,6 +80,8 @@ class Uploads:
         res = verify_file(path, NodeClient(self.node_url), genesis, trust, c2pa_trust=self.c2pa_trust)
         res["file"] = name
         res["errors"] = [str(e).replace(path, name) for e in res["errors"]]
+        if self.previews is not None:
+            self.previews.keep(path, res)  # a picture for the record page, when the clip is the record's
         return res, probe_duration(path) if res["verdict"] != "error" else None
 
     def _verify_record_sync(self, rid: str, sha: str | None, name: str) -> dict:

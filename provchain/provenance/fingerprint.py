@@ -42,6 +42,8 @@ from typing import Iterable
 
 import numpy as np
 
+from .media import container_name
+
 ALG = "pcv1-dct256-p200"
 SAMPLE_PERIOD_MS = 200
 HASH_BITS = 256
@@ -442,7 +444,7 @@ def _analyze_file(path: str, max_duration_s: int) -> ClipAnalysis:
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         fps = float(rate) if rate else 0.0
         codec = stream.codec_context.name or "unknown"
-        fmt_name = (container.format.name or "unknown").split(",")[0]
+        fmt_name = container_name(container.format.name, path)  # "mp4" for an .mp4, not FFmpeg's "mov"
 
         # Decide which frame each grid point shows (known when the next frame arrives); hash
         # every frame's luma and reduce only the shown ones.

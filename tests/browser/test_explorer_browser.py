@@ -245,3 +245,65 @@ def test_verify_page_shows_content_credentials(devnet, page, tmp_path):
     expect(page.locator("#c2pa-card")).to_contain_text("Browser Creator")
     expect(page.locator("#c2pa-card")).to_contain_text("c2pa.created by browser-test trainedAlgorithmicMedia")
     shot(page, "verify-c2pa-conflict")
+
+
+# --- layout at 1280 and 390 px: measured in the page, and screenshots kept in artifacts/screenshots ---
+LAYOUT = """() => {
+  const out = {doc: [document.scrollingElement.scrollWidth, innerWidth], boxes: [], broken: [], cut: []};
+  for (const e of document.querySelectorAll('.table-wrap, .card, figure, .columns > section, main')) {
+    if (e.scrollWidth > e.clientWidth + 1) out.boxes.push(e.className + ' ' + e.scrollWidth + '>' + e.clientWidth);
+  }
+  for (const c of document.querySelectorAll('code.hash')) {  // a hash split over two lines
+    if (c.offsetParent !== null && c.getClientRects().length > 1) out.broken.push(c.textContent.slice(0, 24));
+  }
+  for (const td of document.querySelectorAll('td[data-label="Media"]')) {  // media cells fully on screen
+    const r = td.getBoundingClientRect(), wrap = td.closest('.table-wrap').getBoundingClientRect();
+    if (r.width < 20 || r.right > Math.min(innerWidth, wrap.right) + 1) out.cut.push(td.textContent);
+  }
+  return out;
+}"""
+
+
+@pytest.mark.parametrize("width, height", [(1280, 900), (390, 844)])
+def test_layout_fits_without_sideways_scroll_or_broken_hashes(devnet, browser, width, height):
+    ctx = browser.new_context(viewport={"width": width, "height": height}, is_mobile=width < 500)
+    pg = ctx.new_page()
+    try:
+        for name, path in [("home", "/"), ("records", "/records"), ("record", f"/record/{devnet['record_id']}"),
+                           ("block", "/block/1"), ("creator", f"/creator/{devnet['creator']}"),
+                           ("validators", "/validators"), ("verify", "/verify")]:
+            pg.goto(devnet["url"] + path)
+            pg.wait_for_load_state("networkidle")
+            shot(pg, f"layout-{width}-{name}")
+            m = pg.evaluate(LAYOUT)
+            # a mobile viewport widens to its content, so compare with the width asked for too
+            assert m["doc"][0] <= min(m["doc"][1], width), f"{path} at {width} px scrolls sideways: {m['doc']}"
+            assert m["boxes"] == [], f"{path} at {width} px: boxes scroll sideways: {m['boxes']}"
+            assert m["broken"] == [], f"{path} at {width} px: hashes split over lines: {m['broken']}"
+            assert m["cut"] == [], f"{path} at {width} px: media column cut: {m['cut']}"
+        pg.goto(devnet["url"] + "/")
+        assert pg.locator("#records-body td[data-label='Media']").first.is_visible()
+    finally:
+        ctx.close()
+
+
+def test_record_page_shows_the_fingerprint_strip_then_the_uploaded_clip(devnet, page):
+    clip = corpus.make_source(str(devnet["clips"]), "pictured", "natural", 77, width=192, height=128, seconds=3, fps=15)
+    reg = submit_record(NodeClient(devnet["node"]), devnet["key"], build_record(analyze_file(clip)))
+    page.goto(f"{devnet['url']}/record/{reg.record_id}")
+    strip = page.locator("#clip-picture img.strip")
+    expect(strip).to_be_visible()
+    page.wait_for_function("() => document.querySelector('#clip-picture img').naturalWidth > 0")
+    assert page.request.get(f"{devnet['url']}/api/record/{reg.record_id}/preview.mp4").status == 404
+    with open(clip, "rb") as f:
+        res = page.request.post(devnet["url"] + "/api/verify", data=f.read(), headers={"X-Filename": "pictured.mp4"})
+    assert res.ok and res.json()["verify"]["verdict"] == "verified"
+    page.goto(f"{devnet['url']}/record/{reg.record_id}")
+    video = page.locator("#clip-picture video")
+    expect(video).to_be_visible()
+    page.wait_for_function("() => document.querySelector('#clip-picture video').readyState >= 2", timeout=15000)
+    poster = page.request.get(f"{devnet['url']}/api/record/{reg.record_id}/poster.png")
+    assert poster.ok and poster.body()[:8] == b"\x89PNG\r\n\x1a\n"
+    shot(page, "record-with-preview")
+    container = page.locator("table.kv tr", has=page.locator("th", has_text="Container"))
+    expect(container.locator("td")).to_have_text("mp4")  # an .mp4 is "mp4", not FFmpeg's "mov"

@@ -219,11 +219,12 @@ def test_validators_page_and_api(net):
     assert v["window"]["blocks"] == min(20, v["latest_height"])
     for x in v["validators"]:
         assert x["voting_power"] == 10 and x["signed"] + x["missed"] == v["window"]["blocks"]
+        assert x["late"] + x["absent"] == x["missed"] and x["voting"] >= x["uptime"]
         assert x["double_sign_evidence_heights"] == []
     assert max(x["last_signed_height"] or 0 for x in v["validators"]) >= v["latest_height"] - 1
     assert v["evidence"] == []
     st, _, page = html(f"{net['base']}/validators")
-    assert st == 200 and "Missed" in page and "double signing" in page
+    assert st == 200 and "Late" in page and "Absent" in page and "double signing" in page
     assert getj(f"{net['base']}/api/validators?window=0")[0] == 400
 
 
@@ -323,7 +324,10 @@ def test_verify_exact_hash_and_uploads(net):
     assert r.status == 413 and "cap" in json.loads(r.read())["error"]["message"]
     conn.close()
     time.sleep(0.3)
-    assert list(up.iterdir()) == [], "uploaded files must never be kept"
+    # the upload itself is never kept; a verified clip leaves only a small preview for its record page
+    kept = [p for p in up.rglob("*") if p.is_file()]
+    assert {p.name for p in kept} <= {"poster.png", "preview.mp4"}, f"uploaded files must never be kept: {kept}"
+    assert all(p.parent.parent.name.startswith("provchain-explorer-previews-") for p in kept)
     # the verify page itself
     st, _, page = html(f"{b}/verify")
     assert st == 200 and "verify.js" in page and 'data-cap="1048576"' in page

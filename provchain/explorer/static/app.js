@@ -24,6 +24,14 @@
     return h.length <= 2 * n + 1 ? h : h.slice(0, n) + "…" + h.slice(-n);
   };
 
+  // a hash in full; a long one also abbreviated, which a phone shows instead (html.py mono, style.css)
+  PC.mono = function (h, attrs) {
+    h = String(h || "");
+    if (h.length < 24) return PC.el("code", Object.assign({ class: "hash" }, attrs || {}), h);
+    return PC.el("code", Object.assign({ class: "hash long", title: h, tabindex: "0" }, attrs || {}),
+      PC.el("span", { class: "full" }, h), PC.el("span", { class: "abbr", "aria-hidden": "true" }, PC.short(h, 10)));
+  };
+
   PC.hashLink = function (href, h, n) {
     return PC.el("a", { href: href, title: h }, PC.el("code", { class: "hash" }, PC.short(h, n)));
   };
@@ -91,6 +99,15 @@
     if (res.body && res.body.error) return res.body.error.message;
     return "HTTP " + res.status;
   };
+
+  // a long hash shows abbreviated on a phone; a tap (or Enter) shows all of it, wrapped
+  document.addEventListener("click", (e) => {
+    const c = e.target.closest && e.target.closest("code.hash.long");
+    if (c && !c.closest("a")) c.classList.toggle("open");
+  });
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && e.target.matches && e.target.matches("code.hash.long")) e.target.classList.toggle("open");
+  });
 
   setInterval(PC.refreshTimes, 10000);
 })();

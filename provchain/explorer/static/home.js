@@ -41,12 +41,14 @@
   function addRecord(r) {
     if (recordsBody.querySelector('a[href="/record/' + r.record_id + '"]')) return;
     clearEmpty(recordsBody);
+    const media = PC.duration(r.duration_ms) + " · " + r.width + "×" + r.height_px;
     const tr = PC.el("tr", { class: "fresh" },
+      cell("#", r.number !== undefined ? String(r.number) : ""),
       cell("Record", PC.hashLink("/record/" + r.record_id, r.record_id, 6)),
       cell("Creator", PC.hashLink("/creator/" + r.creator, r.creator, 6)),
-      cell("Height", PC.el("a", { href: "/block/" + r.height }, String(r.height))),
-      cell("Registered", PC.timeTag(r.block_time)),
-      cell("Media", PC.duration(r.duration_ms) + " · " + r.width + "×" + r.height_px + (r.model ? " · " + r.model : "")));
+      cell("Registered", PC.timeTag(r.block_time),
+        PC.el("span", { class: "sub" }, PC.el("a", { href: "/block/" + r.height }, "block " + r.height))),
+      cell("Media", media, r.model ? PC.el("span", { class: "sub" }, r.model) : null));
     recordsBody.prepend(tr);
     trim(recordsBody);
   }

@@ -232,7 +232,7 @@
     const meta = el("div", { class: "card" });
     const rows = [
       ["File", (body.clip && body.clip.name) || v.file],
-      ["SHA-256", v.content_sha256 ? el("code", { class: "hash", id: "result-sha" }, v.content_sha256) : "—"],
+      ["SHA-256", v.content_sha256 ? PC.mono(v.content_sha256, { id: "result-sha" }) : "—"],
       ["How", body.uploaded ? "uploaded, fingerprinted and compared with the verify code path; the upload was deleted"
                             : "found by its SHA-256 computed in this browser: the file was not uploaded"],
       ["Trust", v.trust ? (v.trust.source === "genesis_file" ? "validator set from the explorer's genesis file" :
