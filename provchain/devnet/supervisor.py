@@ -7,6 +7,7 @@ does the process I/O and is polled by the launcher's main loop.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -48,6 +49,20 @@ def last_log_line(path: Path) -> str:
     return lines[-1] if lines else ""
 
 
+def _die_with_parent(parent: int):
+    """Runs in the child before exec: SIGTERM it when the devnet process dies, even by kill -9 (Linux
+    PR_SET_PDEATHSIG), so no orphaned validator keeps the ports and the database lock."""
+    def setup() -> None:
+        try:
+            import ctypes
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            return
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+    return setup
+
+
 class Child:
     """One supervised process: its command, log file and restart state."""
 
@@ -63,7 +78,8 @@ class Child:
 
     def start(self) -> subprocess.Popen:
         with open(self.log_path, "ab") as logf:  # the child keeps its own copy of the descriptor
-            self.proc = subprocess.Popen(self.argv, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(self.argv, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True,
+                                         preexec_fn=_die_with_parent(os.getpid()))
         self.started_at = time.monotonic()
         self.restart_at = None
         return self.proc

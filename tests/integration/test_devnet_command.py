@@ -137,3 +137,30 @@ def test_devnet_stops_on_ctrl_c_and_resumes(tmp_path):
     finally:
         p2.send_signal(signal.SIGTERM)
         assert p2.wait(30) == 0
+
+
+def test_validators_stop_when_the_devnet_process_is_killed(tmp_path):
+    """kill -9 of `provchain devnet` itself (or the OOM killer) must not leave orphaned validators holding
+    the ports and the databases: a new devnet on the same home must start."""
+    base = free_base_port(4)
+    p, urls = start(tmp_path / "dn", base)
+    kids = list(validator_pids(p.pid).values())
+    assert len(kids) == 4
+    p.kill()
+    p.wait(10)
+    deadline = time.monotonic() + 30
+    alive = kids
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+        alive = [k for k in kids if subprocess.run(["kill", "-0", str(k)], capture_output=True).returncode == 0
+                 and "Z" not in open(f"/proc/{k}/stat").read().split()[2]]
+    for k in alive:  # don't leave them running when the assertion fails
+        subprocess.run(["kill", str(k)])
+    assert not alive, f"validators {alive} outlived the devnet"
+    p2, urls2 = start(tmp_path / "dn", base)
+    try:
+        h = height(urls2[0])
+        wait_height(urls2[0], h + 1)
+    finally:
+        p2.send_signal(signal.SIGTERM)
+        assert p2.wait(30) == 0
