@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 from .launcher import node_command, wait_healthy
+from .supervisor import die_with_parent
 from .testnet import ports, write_testnet
 
 
@@ -71,7 +72,8 @@ class Cluster:
         logf = open(self.homes[i] / "node.log", "ab")
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.procs[i] = subprocess.Popen(node_command(self.homes[i]), stdout=logf, stderr=subprocess.STDOUT,
-                                         env=env, start_new_session=True)
+                                         env=env, start_new_session=True,
+                                         preexec_fn=die_with_parent(os.getpid()))  # no orphans if we are killed
         if wait and not wait_healthy(self.url(i), 60, self.procs[i]):
             raise RuntimeError(f"node{i} did not start:\n{self.log(i)[-3000:]}")
 

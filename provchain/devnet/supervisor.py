@@ -49,9 +49,10 @@ def last_log_line(path: Path) -> str:
     return lines[-1] if lines else ""
 
 
-def _die_with_parent(parent: int):
+def die_with_parent(parent: int):
     """Runs in the child before exec: SIGTERM it when the devnet process dies, even by kill -9 (Linux
-    PR_SET_PDEATHSIG), so no orphaned validator keeps the ports and the database lock."""
+    PR_SET_PDEATHSIG), so no orphaned validator keeps the ports and the database lock. The signal comes when
+    the *thread* that started the child ends: start children from the main thread."""
     def setup() -> None:
         try:
             import ctypes
@@ -79,7 +80,7 @@ class Child:
     def start(self) -> subprocess.Popen:
         with open(self.log_path, "ab") as logf:  # the child keeps its own copy of the descriptor
             self.proc = subprocess.Popen(self.argv, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True,
-                                         preexec_fn=_die_with_parent(os.getpid()))
+                                         preexec_fn=die_with_parent(os.getpid()))
         self.started_at = time.monotonic()
         self.restart_at = None
         return self.proc
