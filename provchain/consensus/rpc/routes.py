@@ -83,6 +83,7 @@ class CometRoutes:
         self.node = node
         self.index = index
         self.waiters = TxWaiters(node.driver)
+        self._first = None
 
     @property
     def store(self):
@@ -105,6 +106,12 @@ class CometRoutes:
             raise failed("no blocks yet", 404)
         return h
 
+    def _first_block(self):
+        """Block 1, read once (status shows it on every call)."""
+        if self._first is None:
+            self._first = self.store.block(1)
+        return self._first
+
     def _raw(self, height: int) -> bytes | None:
         return self.store.block_raw(height) if height >= 1 else None
 
@@ -125,7 +132,7 @@ class CometRoutes:
         key = n.privval.key if n.privval else None
         val = n.genesis.validators.by_address.get(key.address) if key else None
         pubkey = key.pubkey if key else n.node_id
-        first = self.store.block(1) if h else None
+        first = self._first_block() if h else None
         return {
             "node_info": self._node_info(),
             "sync_info": {
