@@ -375,9 +375,10 @@ def test_the_index_follows_the_chain_in_the_background_and_a_lagging_one_says_so
     while net.on_loop(lambda: net.node.rpc.index.indexed_height()) < height:  # no search asked for it
         assert time.time() < end, "the background indexer did not index the new block"
         time.sleep(0.1)
-    monkeypatch.setattr(rpc_routes, "SEARCH_MAX_CATCH_UP", -1)  # as if far behind
+    # far behind: a search indexes for SEARCH_CATCH_UP_S at most, then says so
+    monkeypatch.setattr(net.node.rpc.index, "lag", lambda: 1234)
     st, body = http_json(net.url + '/tx_search?query="tx.height>0"')
-    assert st == 503 and "catching up" in body["error"]["data"]
+    assert st == 503 and "catching up (1234 blocks behind" in body["error"]["data"]
 
 
 def test_a_block_search_page_too_big_to_answer_is_refused_with_the_way_out(net, monkeypatch):

@@ -29,7 +29,7 @@ BROADCAST_COMMIT_TIMEOUT_S = 10.0  # CometBFT's timeout_broadcast_tx_commit
 MAX_TX_WAITERS = 10_000            # broadcasts waiting for their commit, all callers together
 DEFAULT_PER_PAGE, MAX_PER_PAGE = 30, 100
 MAX_PAGE_BLOCK_BYTES = 32 * 1024 * 1024  # blocks in one block_search answer (a block may hold 4 MiB)
-SEARCH_MAX_CATCH_UP = 2000  # blocks a search indexes itself before answering; beyond, it asks to retry
+SEARCH_CATCH_UP_S = 0.3  # indexing a search may do before answering (it holds the event loop); then 503
 
 # query codes of abci_query (the app's own, as ABCI apps define theirs)
 QUERY_OK, QUERY_UNKNOWN_PATH, QUERY_BAD_DATA, QUERY_NOT_FOUND, QUERY_NO_HISTORY = 0, 1, 2, 3, 4
@@ -296,10 +296,10 @@ class CometRoutes:
     def _search(self, p: Params, search) -> tuple[list, int]:
         """One page of an index search (query, page, per_page, order_by) and the total count."""
         q, desc = self._query(p), self._order(p)
+        self.index.catch_up(max_seconds=SEARCH_CATCH_UP_S)  # blocks committed since the indexer last ran
         lag = self.index.lag()
-        if lag > SEARCH_MAX_CATCH_UP:
+        if lag:
             raise failed(f"the event index is catching up ({lag} blocks behind the tip); retry shortly", 503)
-        self.index.catch_up()  # the blocks committed since the background indexer last ran
         try:
             hits = search(q)
         except QueryError as exc:
