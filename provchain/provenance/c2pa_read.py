@@ -23,7 +23,7 @@ CLAIM_FIELDS = ("chain_id", "genesis_hash", "creator", "frames_sha256")
 def empty_report(available: bool, error: str | None = None) -> dict:
     return {"available": available, "present": False, "validation_state": None, "failures": [],
             "claim_generator": None, "title": None, "signer": None, "actions": [], "soft_binding": None,
-            "chain_claim": None, "chain_check": "no_manifest", "record_id": None, "conflicts": [],
+            "ingredients": [], "chain_claim": None, "chain_check": "no_manifest", "record_id": None, "conflicts": [],
             "manifest_lost": False, "error": error}
 
 
@@ -76,6 +76,14 @@ def _dicts(v) -> list[dict]:
 STATES = ("Invalid", "Valid", "Trusted")
 
 
+def _generator(manifest: dict) -> str | None:
+    gen = _dicts(manifest.get("claim_generator_info"))
+    if gen:
+        name, version = _text(gen[0].get("name")), _text(gen[0].get("version"))
+        return f"{name}/{version}" if name and version else name
+    return _text(manifest.get("claim_generator"))
+
+
 def summarize(store: dict) -> dict:
     """Our report from c2pa-python's manifest-store JSON (which a hostile file shapes: trust no type)."""
     out = empty_report(True)
@@ -88,12 +96,11 @@ def summarize(store: dict) -> dict:
     results = _dict(_dict(store.get("validation_results")).get("activeManifest"))
     out["failures"] = [{"code": _text(f.get("code")), "explanation": _text(f.get("explanation"))}
                        for f in _dicts(results.get("failure"))]
-    gen = _dicts(manifest.get("claim_generator_info"))
-    if gen:
-        name, version = _text(gen[0].get("name")), _text(gen[0].get("version"))
-        out["claim_generator"] = f"{name}/{version}" if name and version else name
-    else:
-        out["claim_generator"] = _text(manifest.get("claim_generator"))
+    out["claim_generator"] = _generator(manifest)
+    for ing in _dicts(manifest.get("ingredients")):  # e.g. the manifest a generator signed before our hook
+        parent = _dict(_dict(store.get("manifests")).get(_text(ing.get("active_manifest")) or ""))
+        out["ingredients"].append({"title": _text(ing.get("title")), "relationship": _text(ing.get("relationship")),
+                                   "claim_generator": _generator(parent) if parent else None})
     out["title"] = _text(manifest.get("title"))
     sig = manifest.get("signature_info")
     if isinstance(sig, dict):  # c2pa-rs calls the signing certificate's subject organization "issuer"
@@ -182,6 +189,9 @@ def human_line(report: dict) -> str:
     acts = ", ".join(filter(None, (a["action"] for a in report["actions"]))) or "no actions"
     line = (f"  C2PA: {report['validation_state']} manifest by {report['claim_generator'] or '?'}, signed by "
             f"{signer.get('common_name') or '?'} ({signer.get('organization') or '?'}); {acts}")
+    if report["ingredients"]:
+        line += "; from " + ", ".join(f"{i['title'] or '?'} ({i['claim_generator'] or 'no manifest'})"
+                                      for i in report["ingredients"][:4])
     if report["failures"]:
         line += "; failed: " + ", ".join(f["code"] or "?" for f in report["failures"])
     check = report["chain_check"]

@@ -155,6 +155,32 @@ def test_third_party_manifest_is_read(tmp_path):
     assert rep["chain_check"] == "no_claim" and rep["conflicts"] == []
 
 
+def test_signing_a_clip_that_has_a_manifest_keeps_it_as_the_parent(tmp_path, devnet_ca):
+    """A generator that signs its own output: the hook's manifest opens theirs, which stays in the store."""
+    their_ca = tmp_path / "gen-ca"
+    ca.create_ca(their_ca, "Some Generator CA")
+    their_key = PrivateKey.generate()
+    clip = write_clip(tmp_path / "gen.mp4", 12)
+    c2pa_sign.sign_in_place(clip, their_key, ca.issue(their_ca, their_key.pubkey, "SomeGen service"), {
+        "claim_generator_info": [{"name": "SomeGen", "version": "5"}], "title": "gen.mp4",
+        "assertions": [{"label": "c2pa.actions.v2", "data": {"actions": [
+            {"action": "c2pa.created", "digitalSourceType": c2pa_sign.TRAINED}]}}]})
+    g = genesis()
+    key = PrivateKey.generate()
+    before = analyze_file(clip)
+    c2pa_sign.sign_clip(clip, before, key, ca.issue(devnet_ca, key.pubkey, "creator"), "SomeGen-5",
+                        ChainRef(g.chain_id, g.hash()))
+    anchors = (devnet_ca / ca.CA_CERT).read_text() + (their_ca / ca.CA_CERT).read_text()
+    store = reader_store(clip, anchors)
+    assert store["validation_state"] == "Trusted" and len(store["manifests"]) == 2
+    rep = c2pa_read.read_manifest(clip, anchors)
+    assert rep["claim_generator"].startswith("provchain/") and rep["actions"][0]["action"] == "c2pa.opened"
+    assert rep["ingredients"] == [{"title": "gen.mp4", "relationship": "parentOf", "claim_generator": "SomeGen/5"}]
+    assert rep["chain_claim"]["creator"] == key.pubkey.hex().upper()
+    assert "from gen.mp4 (SomeGen/5)" in c2pa_read.human_line(rep)
+    assert analyze_file(clip).frames_sha256 == before.frames_sha256
+
+
 def test_unreadable_inputs_never_raise(tmp_path):
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(b"\0\0\0\x18ftypisom" + b"x" * 100)
@@ -299,7 +325,10 @@ assertion = st.fixed_dictionaries({"label": st.sampled_from(["c2pa.actions.v2", 
                                    | json_values, "data": assertion_data | json_values})
 manifest = st.fixed_dictionaries({}, optional={"assertions": st.lists(assertion, max_size=4) | json_values,
                                                "claim_generator_info": json_values, "signature_info": json_values,
-                                               "title": json_values, "claim_generator": json_values})
+                                               "title": json_values, "claim_generator": json_values,
+                                               "ingredients": st.lists(st.fixed_dictionaries(
+                                                   {"title": json_values, "active_manifest": st.just("m") | json_values}),
+                                                   max_size=2) | json_values})
 manifest_store = st.fixed_dictionaries({}, optional={
     "active_manifest": st.just("m") | json_values, "manifests": st.fixed_dictionaries({"m": manifest}) | json_values,
     "validation_state": st.sampled_from(["Invalid", "Valid", "Trusted"]) | json_values,

@@ -167,6 +167,8 @@
         a.digital_source_type && a.digital_source_type.split("/").pop()].filter(Boolean).join(" ")).join("; ") : "—"],
       ["Soft binding", c.soft_binding ? c.soft_binding.alg : "—"],
     ];
+    if ((c.ingredients || []).length) rows.push(["Ingredients", c.ingredients.map((i) => (i.title || "?") + " (" +
+      (i.relationship || "?") + (i.claim_generator ? ", manifest by " + i.claim_generator : "") + ")").join("; ")]);
     const check = el("span", { id: "c2pa-check", "data-check": c.chain_check });
     if (c.chain_check === "consistent") check.append(el("span", { class: "ok" }, "agrees with the chain: record "),
       PC.hashLink("/record/" + c.record_id, c.record_id, 10));
