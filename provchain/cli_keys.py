@@ -99,7 +99,7 @@ def cmd_certificate(args, p: Path) -> int:
     except (OSError, UnicodeDecodeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    out = cert_path_for(p)
+    out = Path(args.output) if args.output else cert_path_for(p)
     out.write_text(chain)
     print(f"C2PA signing certificate for {key.pubkey.hex()} written to {out}")
     return 0
@@ -119,7 +119,7 @@ def add_parser(sub) -> None:
                    help="cert: install a CA's PEM chain")
     s.add_argument("--name", default=None, help="cert/csr: the certificate's common name")
     s.add_argument("--email", default=None, help="cert/csr: an e-mail subject alternative name")
-    s.add_argument("-o", "--output", default=None, metavar="FILE", help="csr: where to write the request")
+    s.add_argument("-o", "--output", default=None, metavar="FILE", help="csr: where to write the request; cert: write the certificate there instead of beside the key")
     s.add_argument("--keystore", default=None, metavar="FILE",
                    help=f"key file (default $PROVCHAIN_KEY, else {DEFAULT_KEYSTORE})")
     s.add_argument("--passphrase", action="store_true",

@@ -31,9 +31,16 @@ for _ in $(seq 1 120); do
 done
 sleep 2
 CLIP="$OUT_DIR/clip-$(date +%s).mp4"
+# C2PA: a signing certificate for the creator key from the devnet's test CA, kept in the devnet home
+C2PA_GEN=() C2PA_VERIFY=()
+if [ -f "$HOME_DIR/ca/ca.pem" ]; then
+  .venv/bin/provchain keys show >/dev/null 2>&1 || .venv/bin/provchain keys new >/dev/null
+  .venv/bin/provchain keys cert --ca "$HOME_DIR/ca" -o "$HOME_DIR/creator.cert.pem" >/dev/null
+  C2PA_GEN=(--cert "$HOME_DIR/creator.cert.pem") C2PA_VERIFY=(--c2pa-trust "$HOME_DIR/ca/ca.pem")
+fi
 echo "== generating: \"$PROMPT\""
-.venv/bin/provchain generate "$PROMPT" -o "$CLIP" --node "$RPC" --seed 7 --public-prompt   # your creator key: ~/.provchain/keys/creator.pem (or $PROVCHAIN_KEY)
-echo "== verifying $CLIP against the chain (trusting the devnet's genesis file)"
-.venv/bin/verify "$CLIP" --node "$RPC" --genesis "$HOME_DIR/node0/config/genesis.json"
+.venv/bin/provchain generate "$PROMPT" -o "$CLIP" --node "$RPC" --seed 7 --public-prompt "${C2PA_GEN[@]}"   # your creator key: ~/.provchain/keys/creator.pem (or $PROVCHAIN_KEY)
+echo "== verifying $CLIP against the chain (trusting the devnet's genesis file and its C2PA test CA)"
+.venv/bin/verify "$CLIP" --node "$RPC" --genesis "$HOME_DIR/node0/config/genesis.json" "${C2PA_VERIFY[@]}"
 echo "== devnet running: explorer and RPC URLs above; Ctrl-C to stop"
 wait $DEVNET
