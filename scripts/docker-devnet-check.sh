@@ -41,7 +41,7 @@ COMPOSE=()
 T_START=$(date +%s)
 exec 3>&1 4>&2  # the real stdout and stderr, for the clean-up
 
-log() { echo "[docker-devnet-check] $*"; }
+log() { echo "[docker-devnet-check] [$(printf '%4d' $(( $(date +%s) - T_START )))s] $*"; }
 now() { date +%s.%N; }
 step() {
   end_step
@@ -60,17 +60,41 @@ fail() {
   exit 1
 }
 
+HEARTBEAT=30  # seconds between "still ..." lines, so a long step shows it is alive
+
 # wait_until SECONDS DESCRIPTION COMMAND...: run COMMAND every 2 s until it succeeds, or fail the step.
 wait_until() {
   local limit="$1" what="$2"
   shift 2
-  local deadline=$(( $(date +%s) + limit ))
+  local t0 deadline next
+  t0=$(date +%s); deadline=$(( t0 + limit )); next=$(( t0 + HEARTBEAT ))
   until "$@" >/dev/null 2>&1; do
     if [ "$(date +%s)" -ge "$deadline" ]; then
       fail "timed out after ${limit}s waiting for: $what"
     fi
+    if [ "$(date +%s)" -ge "$next" ]; then
+      log "   still waiting for $what ($(( $(date +%s) - t0 )) s of at most $limit s)"
+      next=$(( next + HEARTBEAT ))
+    fi
     sleep 2
   done
+}
+
+# with_heartbeat LOGFILE COMMAND...: run COMMAND (its output to LOGFILE); every HEARTBEAT seconds say
+# that it is still running and show the last line it wrote. Returns COMMAND's exit code.
+with_heartbeat() {
+  local logfile="$1" t0 pid
+  shift
+  t0=$(date +%s)
+  "$@" >"$logfile" 2>&1 &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    for _ in $(seq 1 "$HEARTBEAT"); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+    if kill -0 "$pid" 2>/dev/null; then
+      log "   still running ($(( $(date +%s) - t0 )) s): $(tail -c 2000 "$logfile" | tr '\r' '\n' | grep -v '^\s*$' | tail -1 | cut -c1-110)"
+    fi
+  done
+  wait "$pid"
 }
 
 compose() { "${COMPOSE[@]}" "$@"; }
@@ -192,7 +216,8 @@ step "base image $BASE_IMAGE"
 if docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
   log "cached"
 else
-  timeout 1200 "$ROOT/scripts/docker-base-image.sh" "$BASE_IMAGE" || fail "could not make the base image"
+  with_heartbeat "$WORK/base-image.log" timeout 1200 "$ROOT/scripts/docker-base-image.sh" "$BASE_IMAGE" \
+    || { tail -30 "$WORK/base-image.log"; fail "could not make the base image"; }
   MADE_BASE=1
 fi
 
@@ -215,7 +240,7 @@ if [ "$(cat "$WHEELHOUSE/.stamp" 2>/dev/null)" = "$stamp" ]; then
   log "cached ($(ls "$WHEELHOUSE"/*.whl | wc -l) wheels for this pyproject.toml)"
 else
   find "$WHEELHOUSE" -mindepth 1 ! -name README.md -delete
-  timeout 1200 "$PY" -m pip wheel -q -r "$WORK/requirements.txt" -w "$WHEELHOUSE" >"$WORK/wheel.log" 2>&1 \
+  with_heartbeat "$WORK/wheel.log" timeout 1200 "$PY" -m pip wheel -r "$WORK/requirements.txt" -w "$WHEELHOUSE" \
     || { tail -30 "$WORK/wheel.log"; fail "pip wheel failed"; }
   # The images run Debian bookworm's CPython 3.11 on x86_64 (glibc 2.36): every wheel must fit it.
   "$PY" - "$WHEELHOUSE" <<'EOF' || fail "the wheelhouse has wheels the image cannot install"
@@ -261,10 +286,10 @@ fi
 timeout 120 "${COMPOSE[@]}" down -v --remove-orphans -t 5 >/dev/null 2>&1
 
 step "build the validator image"
-timeout 1200 "${COMPOSE[@]}" build init >"$WORK/build-validator.log" 2>&1 \
+with_heartbeat "$WORK/build-validator.log" timeout 1200 "${COMPOSE[@]}" build init \
   || { tail -40 "$WORK/build-validator.log"; fail "docker build (validator) failed"; }
 step "build the generator image"
-timeout 1800 "${COMPOSE[@]}" build generator >"$WORK/build-generator.log" 2>&1 \
+with_heartbeat "$WORK/build-generator.log" timeout 1800 "${COMPOSE[@]}" build generator \
   || { tail -40 "$WORK/build-generator.log"; fail "docker build (generator) failed"; }
 in_image() { docker run --rm --network none --entrypoint python "$@"; }
 in_image provchain-devnet:validator -c 'import importlib.util as u, os, sys; sys.exit(os.getuid() == 0 or u.find_spec("torch") is not None)' \
@@ -325,7 +350,7 @@ gen_done() {  # the generator container has exited
 step "compose up"
 busy="$(ss -Hltn 2>/dev/null | awk '{print $4}' | grep -E ':(2665[67]|2666[67]|2667[67]|2668[67]|'"$EXPLORER_PORT"')$' | sort -u)"
 [ -z "$busy" ] || { ss -Hltnp | grep -E ':(266[5-8][67]|'"$EXPLORER_PORT"')\b'; fail "ports the devnet needs are taken: $(echo $busy)"; }
-timeout 600 "${COMPOSE[@]}" up -d >"$WORK/up.log" 2>&1 || { cat "$WORK/up.log"; fail "compose up failed"; }
+with_heartbeat "$WORK/up.log" timeout 600 "${COMPOSE[@]}" up -d || { cat "$WORK/up.log"; fail "compose up failed"; }
 
 step "check: 4 validators healthy"
 wait_until 180 "the 4 validator containers to be healthy" all_healthy
