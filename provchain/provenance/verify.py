@@ -294,17 +294,24 @@ def overall_exit(results: list[dict]) -> int:
     return EXIT[SEVERITY[worst]]
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    from ..cli import add_version
     p = argparse.ArgumentParser(prog="verify", description="Check whether video clips come from content "
-                                "registered on a provchain, verifying the chain's proofs locally.")
-    p.add_argument("files", nargs="+", metavar="FILE")
+                                "registered on a provchain, verifying the chain's proofs locally.",
+                                epilog="Exit codes and every --json field: docs/api.md.")
+    add_version(p, "verify")
+    p.add_argument("files", nargs="+", metavar="FILE", help="video files to check (MP4, WebM, MOV, MKV ...)")
     p.add_argument("--node", default=DEFAULT_NODE, help=f"node RPC URL (default {DEFAULT_NODE})")
     p.add_argument("--genesis", help="genesis.json to trust (default: fetched from the node, with a warning)")
     p.add_argument("--json", action="store_true", help="print one JSON object per file (a list for several)")
     p.add_argument("--c2pa-trust", metavar="PEM", help="trust anchors for C2PA manifests (e.g. the devnet's "
                    "<home>/ca/ca.pem); without it only c2pa-python's built-in anchors count")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     c2pa_trust = None
     if args.c2pa_trust:
         try:

@@ -81,3 +81,12 @@ def test_existing_record_says_whose_it_is():
     assert "(already registered by you at height 42)" in describe(
         Registration("CD" * 32, 42, "t", True, mine), mine.lower())
     assert "already" not in describe(Registration("CD" * 32, 43, "t", False, mine), mine)
+
+
+def test_verify_version_and_completion():
+    out = subprocess.run([sys.executable, "-c", "import sys; from provchain.provenance.verify import main; "
+                          "sys.exit(main(['--version']))"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.startswith("verify ")
+    out = subprocess.run([sys.executable, "-m", "provchain", "completion", "bash", "--command", "verify"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "--genesis" in out.stdout
