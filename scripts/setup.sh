@@ -48,6 +48,9 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   run "apt-get update" $SUDO apt-get update -q
   run "apt-get install nodejs npm" $SUDO apt-get install -y -q --no-install-recommends nodejs npm
 fi
+if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+  say "warning: node $(node --version) is older than 20.19, which @cosmjs/tendermint-rpc 0.39 needs (tests/integration/test_cosmjs.py will say so)"
+fi
 say "installing the cosmjs test client (npm ci in tests/js; seconds when cached)"
 run "npm ci in tests/js" bash -c "cd tests/js && npm ci --no-audit --no-fund --loglevel=error"
 say "ready in $(( $(date +%s) - T0 )) s: .venv/bin/provchain, .venv/bin/verify"

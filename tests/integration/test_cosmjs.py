@@ -33,6 +33,9 @@ def b64(b: bytes) -> str:
 def chain(tmp_path_factory):
     if shutil.which("node") is None or not (JS / "node_modules" / "@cosmjs" / "tendermint-rpc").is_dir():
         pytest.fail("node or tests/js/node_modules is missing: run scripts/setup.sh (apt nodejs npm; npm ci)")
+    version = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip().lstrip("v")
+    if tuple(int(x) for x in version.split(".")[:2]) < (20, 19):  # cosmjs 0.39 require()s ESM-only @noble
+        pytest.fail(f"node {version} is too old for @cosmjs/tendermint-rpc 0.39: it needs >= 20.19")
     c = Cluster(tmp_path_factory.mktemp("cosmjs") / "net", n=4, app="provenance")
     c.start_all()
     try:
