@@ -372,3 +372,185 @@ def build_corpus(dir: str, *, width: int = 320, height: int = 180, seconds: floa
     for j, u in enumerate(unrelated):
         cases.append(Case(f"unrelated {os.path.basename(u)}", u, "unregistered", ()))
     return sources, cases
+
+
+# ------------------------------------------------------------------------- real-footage families
+# Frame-level transformations the way clips travel on social media / are edited; each takes and
+# returns RGB uint8 frames.  Parameters come from the caller (seeded), so the same code serves the
+# bench's randomised corpus and the tests' fixed cases.
+
+
+def resize_rgb(img: np.ndarray, w: int, h: int, interp: str = "AREA") -> np.ndarray:
+    f = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+    return f.reformat(width=max(2, w), height=max(2, h), interpolation=interp).to_ndarray()
+
+
+def _blur(img: np.ndarray, factor: int = 24) -> np.ndarray:
+    h, w = img.shape[:2]
+    small = resize_rgb(img, max(2, w // factor), max(2, h // factor))
+    return resize_rgb(small, w, h, "BICUBIC")
+
+
+def on_canvas(frames, cw: int, ch: int, *, scale: float = 1.0, pos: tuple[float, float] = (0.5, 0.5),
+              colour=(0, 0, 0), blurred: bool = False) -> list[np.ndarray]:
+    """The whole frame, fitted into a cw x ch canvas times `scale`, at relative position `pos`
+    (0..1 of the free space), on a plain `colour` or on a blurred, darkened copy of itself."""
+    out = []
+    h, w = frames[0].shape[:2]
+    s = min(cw / w, ch / h) * scale
+    nw, nh = max(2, int(round(w * s)) & ~1), max(2, int(round(h * s)) & ~1)
+    x0 = int(round((cw - nw) * pos[0]))
+    y0 = int(round((ch - nh) * pos[1]))
+    for f in frames:
+        if blurred:
+            cs = max(cw / w, ch / h)
+            big = resize_rgb(f, int(np.ceil(w * cs)), int(np.ceil(h * cs)))
+            by, bx = (big.shape[0] - ch) // 2, (big.shape[1] - cw) // 2
+            canvas = (_blur(big[by:by + ch, bx:bx + cw]).astype(np.float32) * 0.6).astype(np.uint8)
+        else:
+            canvas = np.empty((ch, cw, 3), np.uint8)
+            canvas[:] = colour
+        canvas[y0:y0 + nh, x0:x0 + nw] = resize_rgb(f, nw, nh)
+        out.append(canvas)
+    return out
+
+
+def content_rect(frames_shape, cw: int, ch: int, scale: float = 1.0, pos=(0.5, 0.5)) -> tuple:
+    """Where on_canvas puts the clip, as (x, y, w, h) fractions of the canvas."""
+    h, w = frames_shape
+    s = min(cw / w, ch / h) * scale
+    nw, nh = max(2, int(round(w * s)) & ~1), max(2, int(round(h * s)) & ~1)
+    x0, y0 = int(round((cw - nw) * pos[0])), int(round((ch - nh) * pos[1]))
+    return (x0 / cw, y0 / ch, nw / cw, nh / ch)
+
+
+def screen_recording(frames, fps_in: float, fps_out: float, rng: np.random.Generator, *,
+                     moving_desktop: bool = False, width: int = 960, height: int = 540) -> list[np.ndarray]:
+    """The clip playing at ~60-80% of the screen width inside a window (title bar, border) on a
+    textured desktop (static, or slowly drifting), recorded at another frame rate."""
+    frames = _retime(frames, fps_in, fps_out)
+    h, w = frames[0].shape[:2]
+    scale = rng.uniform(0.6, 0.8)
+    nw = int(width * scale) & ~1
+    nh = int(round(nw * h / w)) & ~1
+    nh = min(nh, height - 60) & ~1
+    x0 = int(rng.integers(10, max(11, width - nw - 10)))
+    y0 = int(rng.integers(30, max(31, height - nh - 10)))
+    wall_rng = np.random.default_rng(int(rng.integers(1 << 30)))
+    tex = _smooth_noise(wall_rng, height + 64, width + 64, 5)
+    wall = (np.stack([tex * 120 + 40, tex * 90 + 70, tex * 60 + 110], -1)).clip(0, 255).astype(np.uint8)
+    for _ in range(8):  # desktop icons
+        iy, ix = int(wall_rng.integers(0, height)), int(wall_rng.integers(0, 60))
+        wall[iy:iy + 28, ix:ix + 28] = wall_rng.integers(0, 256, 3)
+    chrome = np.array([225, 225, 228], np.uint8)
+    out = []
+    for k, f in enumerate(frames):
+        d = int(k * 0.5) % 64 if moving_desktop else 0
+        canvas = wall[d:d + height, d:d + width].copy()
+        canvas[y0 - 26:y0 + nh + 2, x0 - 2:x0 + nw + 2] = chrome
+        canvas[y0 - 18:y0 - 8, x0 + 6:x0 + 16] = (230, 80, 70)  # window buttons
+        canvas[y0 - 18:y0 - 8, x0 + 22:x0 + 32] = (230, 190, 60)
+        canvas[y0 - 18:y0 - 8, x0 + 80:x0 + 80 + nw // 3] = (120, 120, 120)  # title text
+        canvas[y0:y0 + nh, x0:x0 + nw] = resize_rgb(f, nw, nh)
+        cx, cy = int(width * (0.3 + 0.4 * np.sin(k / 17))), int(height * (0.5 + 0.3 * np.cos(k / 23)))
+        canvas[cy:cy + 14, cx:cx + 9] = 255  # mouse pointer
+        out.append(canvas)
+    return out
+
+
+def speed(frames, fps: float, factor: float) -> list[np.ndarray]:
+    """Played `factor` times faster (0.75 = slower), same output frame rate."""
+    n_out = max(1, int(len(frames) / factor))
+    return [frames[min(len(frames) - 1, int(k * factor + 1e-6))] for k in range(n_out)]
+
+
+def grade(frames, kind: str, amount: float) -> list[np.ndarray]:
+    out = []
+    for f in frames:
+        x = f.astype(np.float32)
+        if kind == "grey":
+            y = x @ np.array([0.299, 0.587, 0.114], np.float32)
+            x = np.repeat(y[..., None], 3, -1)
+        elif kind == "gamma":
+            x = 255.0 * (x / 255.0) ** amount
+        elif kind == "contrast":
+            x = (x - 128.0) * amount + 128.0
+        elif kind == "saturation":
+            y = (x @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
+            x = y + (x - y) * amount
+        else:
+            raise ValueError(kind)
+        out.append(x.clip(0, 255).astype(np.uint8))
+    return out
+
+
+def subtitles(frames, fps: float) -> list[np.ndarray]:
+    """A burnt-in subtitle band: dark box at the bottom with white word blocks, new line every 2 s."""
+    h, w = frames[0].shape[:2]
+    out = []
+    for k, f in enumerate(frames):
+        g = f.copy()
+        line = int(k / fps / 2)
+        rng = np.random.default_rng(line)
+        y0, y1 = int(h * 0.82), int(h * 0.93)
+        x0, x1 = int(w * 0.15), int(w * 0.85)
+        g[y0:y1, x0:x1] = (g[y0:y1, x0:x1].astype(np.float32) * 0.3).astype(np.uint8)
+        x = x0 + w // 50
+        while x < x1 - w // 20:
+            ww = int(rng.integers(w // 30, w // 10))
+            g[y0 + (y1 - y0) // 4:y1 - (y1 - y0) // 4, x:min(x + ww, x1 - 4)] = 240
+            x += ww + w // 60
+        out.append(g)
+    return out
+
+
+def replace_region(frames, other, rect_px: tuple[int, int, int, int], start: int, count: int) -> list[np.ndarray]:
+    """Frames [start, start+count) get the rectangle (x, y, w, h) in pixels from `other`'s frames
+    (same place, other content resized to the frame): a face-sized swap."""
+    h, w = frames[0].shape[:2]
+    x, y, rw, rh = rect_px
+    frames = list(frames)
+    for i in range(start, min(len(frames), start + count)):
+        o = other[i % len(other)]
+        if o.shape[:2] != (h, w):
+            o = resize_rgb(o, w, h)
+        f = frames[i].copy()
+        f[y:y + rh, x:x + rw] = o[y:y + rh, x:x + rw]
+        frames[i] = f
+    return frames
+
+
+def rotate_zoom(frames, degrees: float, zoom: float) -> list[np.ndarray]:
+    from PIL import Image
+
+    out = []
+    for f in frames:
+        h, w = f.shape[:2]
+        im = Image.fromarray(f).rotate(degrees, resample=Image.BILINEAR)
+        cw, ch = w / zoom, h / zoom
+        im = im.crop((int((w - cw) / 2), int((h - ch) / 2), int((w + cw) / 2), int((h + ch) / 2)))
+        out.append(np.asarray(im.resize((w, h), Image.BILINEAR)))
+    return out
+
+
+def picture_in_picture(frames, background, frac: float = 0.4, pos=(0.9, 0.1)) -> list[np.ndarray]:
+    """The clip at `frac` of the width over other footage (background frames, cycled)."""
+    h, w = background[0].shape[:2]
+    fh, fw = frames[0].shape[:2]
+    nw = int(w * frac) & ~1
+    nh = int(round(nw * fh / fw)) & ~1
+    x0, y0 = int((w - nw) * pos[0]), int((h - nh) * pos[1])
+    out = []
+    for k, f in enumerate(frames):
+        g = background[k % len(background)].copy()
+        g[y0:y0 + nh, x0:x0 + nw] = resize_rgb(f, nw, nh)
+        out.append(g)
+    return out
+
+
+def centre_crop_916(frames) -> list[np.ndarray]:
+    """A 9:16 centre crop of a 16:9 frame: a third of the width kept."""
+    h, w = frames[0].shape[:2]
+    cw = int(round(h * 9 / 16)) & ~1
+    x0 = (w - cw) // 2
+    return [np.ascontiguousarray(f[:, x0:x0 + cw]) for f in frames]

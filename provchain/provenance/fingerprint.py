@@ -1,34 +1,32 @@
-"""Perceptual fingerprint of a video: decode once with PyAV, sample by timestamp, hash each sample.
+"""Perceptual fingerprint of a video: decode once with PyAV, sample by timestamp, describe each sample.
 
-Algorithm `pcv1` (see BENCHMARKS-fingerprint.md for the measurements behind each choice):
+Algorithm `pcv2` (docs/protocol.md "Fingerprint"; measurements in BENCHMARKS.md):
 
 * Sampling: one sample every SAMPLE_PERIOD_MS (200 ms, 5 per second) on a grid anchored at the
-  first decoded frame; sample k is the frame *displayed* at time k*200 ms (the last frame whose
-  presentation time is <= k*200 ms), so a frame-rate change (30 -> 24 fps) or a variable frame rate
-  does not move the grid.
-* Per sample: libswscale (area filter, cached context) reduces the decoded frame straight to a
-  128x128 luma image (`VideoReformatter.reformat(frame, 128, 128, "gray")`); no other frame is
-  converted.  numpy then box-resamples the centred RECORD_FRAC = 70% x 70% of it to 64x64 (the
-  border, where logos, captions and small crops live, is left out) and takes the orthonormal 2-D
-  DCT-II.  The hash entry is HASH_BYTES = 34 bytes:
-    - bytes 0..31: 256-bit DCT hash: the 256 lowest-frequency coefficients in zig-zag order
-      (sorted by (u + v, u), DC excluded, horizontal/vertical-only terms included -- PDQ drops
-      them and then a plain gradient hashes to noise); bit i = coefficient i > median of the 256;
-      packed big-endian (numpy.packbits order).
-    - byte 32: mean luma of the 64x64 image (0..255).
-    - byte 33: texture = number of coefficients farther than STABLE_DELTA (3 luma units) from the
-      median, capped at 255: how many bits survive compression noise.  Below match.WEAK_Q (64) the
-      sample is near-uniform (black frame, fade, plain gradient) and its bits are noise; the
-      matcher treats it as neutral.
-* Crop variants (query side): a clip cropped to a centred fraction c of the original shows the
-  original's hashed region as its centred 0.7 / c.  analyze_file also hashes each sample that way
-  for c = 0.95, 0.90, 0.85 (Fingerprint.variants: 3 x (32-byte hash + texture byte)).  Records
-  store only the core (`Fingerprint.record_form()`); the matcher compares every query variant
-  against the record's core and keeps one variant per alignment.
-* `frames_sha256`: SHA-256 over every decoded frame's luma rows 0, 8, 16, ... (visible width only,
-  no line padding), each frame prefixed by its width, height and the row step; identical for a
-  remux of the same bitstream into another container.  Chroma and the other rows are not hashed
-  (cost; see _hash_luma_plane and BENCHMARKS-fingerprint.md).
+  first decoded frame; sample k is the frame *displayed* at time k*200 ms, so a frame-rate change
+  or a variable frame rate does not move the grid.
+* Per sample, libswscale (area filter, cached context) reduces the frame to a small luma image that
+  keeps the frame's aspect ratio (long side REDUCED_LONG = 256 px).  Everything else is numpy on
+  those images, through separable area-resampling matrices, so any rectangle of the frame (and its
+  mirror image) can be described without touching the decoded frame again.
+* A *geometry* is a rectangle of the frame (+ a mirror flag).  For a geometry, a sample gets:
+    - a 256-bit DCT hash of the centred 70% of the rectangle (corner logos and captions stay out):
+      box-resampled to 64x64, orthonormal 2-D DCT-II, the 256 lowest zig-zag coefficients (DC
+      excluded), bit = coefficient > their median; + mean luma + texture (number of coefficients
+      farther than 3 luma units from the median: how many bits survive compression noise).
+    - a 16x16 thumbnail of the whole rectangle: cell means, stretched between the 2nd lowest and
+      2nd highest cell to 4-bit levels.  It localises edits (a replaced face-sized region), and it
+      stays informative on calm, low-texture frames where the DCT bits are noise.
+* A record stores the full-frame geometry: per sample the 34-byte hash entry, and the thumbnail
+  of every THUMB_EVERY-th sample (more apart for very long clips, see thumb_every()).
+* A query also describes the other geometries the clip may show the original in
+  (`Fingerprint.variants`): its mirror image; centred crops keeping 95/90/85%; and the content
+  rectangles found by `content_rects` (the clip on a larger canvas of a plain colour or a blurred
+  copy of itself, letterbox/pillarbox bars, a window of a screen recording), each also mirrored.
+  The matcher compares every variant against the record's full frame and keeps one per alignment.
+* `frames_sha256`: SHA-256 over every decoded frame's luma rows 0, 8, 16, ... (visible width only),
+  each frame prefixed by its width, height and the row step; identical for a remux of the same
+  bitstream into another container.
 """
 from __future__ import annotations
 
@@ -44,22 +42,27 @@ import numpy as np
 
 from .media import container_name
 
-ALG = "pcv1-dct256-p200"
+ALG = "pcv2-dct256-t16-p200"
 SAMPLE_PERIOD_MS = 200
 HASH_BITS = 256
 DCT_BYTES = HASH_BITS // 8
 HASH_BYTES = DCT_BYTES + 2  # + mean luma + texture
+VARIANT_ENTRY = DCT_BYTES + 1  # a variant's DCT hash + texture
+THUMB_SIDE = 16
+THUMB_BYTES = THUMB_SIDE * THUMB_SIDE // 2  # 4-bit levels, two per byte
+THUMB_EVERY = 2  # a record keeps the thumbnail of every 2nd sample (2.5/s)...
+THUMB_BUDGET = 96_000  # ...or sparser, so the thumbnails of a record stay under ~96 kB
 MAX_SAMPLES = 3600 * 1000 // SAMPLE_PERIOD_MS + 1  # one hour; analyze_file's max_duration_s is lower
 MAX_TIME_MS = 2**32 - 1
+MAX_VARIANTS = 24
 _SIDE = 64
 _NCOEF = 24  # the 256 zig-zag coefficients reach u + v = 22
 STABLE_DELTA = 3.0  # luma units (orthonormal DCT of the 64x64 image)
-_PRE = 128  # swscale reduces each sampled frame to 128x128 luma; numpy does the rest
-RECORD_FRAC = 0.7  # the hash covers the centred 70% x 70% of the frame (corner logos stay out)
+REDUCED_LONG = 256  # long side of the reduced luma image of each sample
+RECORD_FRAC = 0.7  # the hash covers the centred 70% x 70% of its rectangle
 QUERY_CROPS = (0.95, 0.90, 0.85)  # query-side variants: the clip may be a centred crop of these
-VARIANT_ENTRY = DCT_BYTES + 1  # DCT hash + texture of that crop
-VARIANT_BYTES = VARIANT_ENTRY * len(QUERY_CROPS)
 GRID_TOL_MS = 2.0  # container time bases round timestamps (mkv: 1 ms); tolerate that on the grid
+FULL = (0.0, 0.0, 1.0, 1.0)
 
 
 class FingerprintError(Exception):
@@ -78,45 +81,75 @@ class MediaFacts:
 
 
 @dataclass(frozen=True)
-class Fingerprint:
-    """Sample times and per-sample hashes.
+class Variant:
+    """The query described in another geometry: `rect` (x, y, w, h fractions of the query frame)
+    is where the original's frame would be, mirrored or not; `crop` < 1 says the clip is assumed
+    to be a centred crop keeping that fraction of the original.  hashes: n x VARIANT_ENTRY bytes;
+    thumbs: n x THUMB_BYTES (b"" when the variant came over the wire: only hashes travel)."""
 
-    hashes[i] (HASH_BYTES = 34): 32-byte DCT hash of the centred 80% of the frame at times_ms[i],
-    then mean luma, then texture (see the module doc).  variants[i] (VARIANT_BYTES = 99, optional):
-    three entries of 33 bytes (32-byte DCT hash + texture byte) of the same frame, assuming the
-    clip is a centred crop keeping 95%, 90%, 85% of the original.  analyze_file/analyze_frames always fill variants; a record only
-    needs the core (`record_form()`), a query sends both."""
+    rect: tuple[float, float, float, float]
+    mirror: bool
+    crop: float
+    hashes: bytes
+    thumbs: bytes = b""
+
+    def to_obj(self) -> list:
+        return [[int(round(v * 10000)) for v in self.rect], int(self.mirror), int(round(self.crop * 10000)),
+                self.hashes]
+
+
+def thumb_every(n_samples: int) -> int:
+    """Record thumbnails: every THUMB_EVERY-th sample, sparser when they would pass THUMB_BUDGET."""
+    return max(THUMB_EVERY, math.ceil(n_samples * THUMB_BYTES / THUMB_BUDGET))
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """Sample times, per-sample hash entries (full frame), thumbnails of samples 0, k, 2k, ...
+    (k = thumb_step) and, for a query, the variants (see the module doc).
+
+    hashes[i] (HASH_BYTES = 34): DCT hash, mean luma, texture.  thumbs[j]: THUMB_BYTES of sample
+    j * thumb_step."""
 
     alg: str
     times_ms: tuple[int, ...]
     hashes: tuple[bytes, ...]
-    variants: tuple[bytes, ...] = ()
+    thumb_step: int = 1
+    thumbs: tuple[bytes, ...] = ()
+    variants: tuple[Variant, ...] = ()
 
     def to_obj(self) -> list:
-        """Canonical msgpack-friendly form: [alg, [t0, t1, ...], core entries concatenated] plus,
-        when present, a fourth element: the variant entries concatenated."""
-        obj = [self.alg, list(self.times_ms), b"".join(self.hashes)]
+        """Canonical msgpack-friendly form: [alg, [t0, t1, ...], hash entries concatenated,
+        thumb_step, thumbnails concatenated] plus, for a query, a sixth element: the variants
+        as [[x, y, w, h] in 1/10000, mirror 0|1, crop in 1/10000, hash entries concatenated]."""
+        obj = [self.alg, list(self.times_ms), b"".join(self.hashes), self.thumb_step, b"".join(self.thumbs)]
         if self.variants:
-            obj.append(b"".join(self.variants))
+            obj.append([v.to_obj() for v in self.variants])
         return obj
 
     def record_form(self) -> "Fingerprint":
-        """The fingerprint without query-side crop variants: what a record stores on chain."""
-        return Fingerprint(self.alg, self.times_ms, self.hashes) if self.variants else self
+        """What a record stores on chain: no variants, thumbnails every thumb_every(n)-th sample."""
+        k = thumb_every(len(self.times_ms))
+        if self.thumb_step == k and not self.variants:
+            return self
+        if k % self.thumb_step:
+            raise ValueError("thumbnails too sparse for the record form")
+        s = k // self.thumb_step
+        return Fingerprint(self.alg, self.times_ms, self.hashes, k, self.thumbs[::s])
 
     @classmethod
     def from_obj(cls, obj) -> "Fingerprint":
-        if not isinstance(obj, (list, tuple)) or len(obj) not in (3, 4):
-            raise ValueError("fingerprint must be a list [alg, times_ms, hashes(, variants)]")
-        alg, times, blob = obj[0], obj[1], obj[2]
+        if not isinstance(obj, (list, tuple)) or len(obj) not in (5, 6):
+            raise ValueError("fingerprint must be a list [alg, times_ms, hashes, thumb_step, thumbs(, variants)]")
+        alg, times, blob, step, tblob = obj[:5]
         if not isinstance(alg, str):
             raise ValueError("fingerprint alg must be a string")
         if alg != ALG:
             raise ValueError(f"unsupported fingerprint algorithm {alg!r} (expected {ALG!r})")
         if not isinstance(times, (list, tuple)):
             raise ValueError("fingerprint times_ms must be a list of ints")
-        if not isinstance(blob, (bytes, bytearray)):
-            raise ValueError("fingerprint hashes must be bytes")
+        if not isinstance(blob, (bytes, bytearray)) or not isinstance(tblob, (bytes, bytearray)):
+            raise ValueError("fingerprint hashes and thumbnails must be bytes")
         n = len(times)
         if n == 0:
             raise ValueError("fingerprint has no samples")
@@ -125,16 +158,11 @@ class Fingerprint:
         if len(blob) != n * HASH_BYTES:
             raise ValueError(
                 f"fingerprint hashes are {len(blob)} bytes, expected {n} x {HASH_BYTES} = {n * HASH_BYTES}")
-        variants: tuple[bytes, ...] = ()
-        if len(obj) == 4:
-            vblob = obj[3]
-            if not isinstance(vblob, (bytes, bytearray)):
-                raise ValueError("fingerprint variants must be bytes")
-            if len(vblob) != n * VARIANT_BYTES:
-                raise ValueError(f"fingerprint variants are {len(vblob)} bytes, expected "
-                                 f"{n} x {VARIANT_BYTES} = {n * VARIANT_BYTES}")
-            vblob = bytes(vblob)
-            variants = tuple(vblob[i * VARIANT_BYTES : (i + 1) * VARIANT_BYTES] for i in range(n))
+        if type(step) is not int or not 1 <= step <= MAX_SAMPLES:
+            raise ValueError("fingerprint thumb_step must be a positive int")
+        nt = (n + step - 1) // step
+        if len(tblob) != nt * THUMB_BYTES:
+            raise ValueError(f"fingerprint thumbnails are {len(tblob)} bytes, expected {nt} x {THUMB_BYTES}")
         prev = -1
         for t in times:
             if type(t) is not int:  # bool is not an int here
@@ -144,34 +172,70 @@ class Fingerprint:
             if t <= prev:
                 raise ValueError("fingerprint times_ms must be strictly increasing")
             prev = t
-        blob = bytes(blob)
+        variants = []
+        if len(obj) == 6:
+            vs = obj[5]
+            if not isinstance(vs, (list, tuple)) or len(vs) > MAX_VARIANTS:
+                raise ValueError(f"fingerprint variants must be a list of at most {MAX_VARIANTS}")
+            for v in vs:
+                if not isinstance(v, (list, tuple)) or len(v) != 4:
+                    raise ValueError("a variant is [rect, mirror, crop, hashes]")
+                rect, mirror, crop, vb = v
+                if (not isinstance(rect, (list, tuple)) or len(rect) != 4
+                        or any(type(x) is not int or not 0 <= x <= 10000 for x in rect)):
+                    raise ValueError("a variant's rect is 4 ints in 0..10000")
+                if mirror not in (0, 1) or type(mirror) is not int:
+                    raise ValueError("a variant's mirror flag is 0 or 1")
+                if type(crop) is not int or not 1000 <= crop <= 10000:
+                    raise ValueError("a variant's crop is an int in 1000..10000")
+                if not isinstance(vb, (bytes, bytearray)) or len(vb) != n * VARIANT_ENTRY:
+                    raise ValueError(f"fingerprint variants are {len(vb) if isinstance(vb, (bytes, bytearray)) else '?'}"
+                                     f" bytes, expected {n} x {VARIANT_ENTRY}")
+                variants.append(Variant(tuple(x / 10000 for x in rect), bool(mirror), crop / 10000, bytes(vb)))
+        blob, tblob = bytes(blob), bytes(tblob)
         hashes = tuple(blob[i * HASH_BYTES : (i + 1) * HASH_BYTES] for i in range(n))
-        return cls(alg, tuple(times), hashes, variants)
+        thumbs = tuple(tblob[i * THUMB_BYTES : (i + 1) * THUMB_BYTES] for i in range(nt))
+        return cls(alg, tuple(times), hashes, step, thumbs, tuple(variants))
 
     # -- helpers for match / pindex (not part of the serialized form)
     def __len__(self) -> int:
         return len(self.times_ms)
 
     def dct_array(self) -> np.ndarray:
-        """(n, 4) uint64 view of the core 256-bit DCT hashes (for popcount distances)."""
+        """(n, 4) uint64 view of the full-frame 256-bit DCT hashes (for popcount distances)."""
         a = np.frombuffer(b"".join(self.hashes), np.uint8).reshape(-1, HASH_BYTES)
         return np.ascontiguousarray(a[:, :DCT_BYTES]).view(np.uint64)
-
-    def variant_arrays(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """([core, crop variants...] as (n, 4) uint64 arrays, [their (n,) texture arrays]);
-        just the core without variants."""
-        hs, qs = [self.dct_array()], [self.stats_array()[:, 1]]
-        if self.variants:
-            v = np.frombuffer(b"".join(self.variants), np.uint8).reshape(len(self.variants), -1, VARIANT_ENTRY)
-            for j in range(v.shape[1]):
-                hs.append(np.ascontiguousarray(v[:, j, :DCT_BYTES]).view(np.uint64))
-                qs.append(v[:, j, DCT_BYTES])
-        return hs, qs
 
     def stats_array(self) -> np.ndarray:
         """(n, 2) uint8: mean luma, texture."""
         a = np.frombuffer(b"".join(self.hashes), np.uint8).reshape(-1, HASH_BYTES)
         return a[:, DCT_BYTES:]
+
+    def thumb_array(self) -> np.ndarray:
+        """(len(thumbs), 16, 16) uint8 levels 0..15 of samples 0, thumb_step, 2*thumb_step, ..."""
+        return unpack_thumbs(b"".join(self.thumbs))
+
+    def variant_arrays(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """([full frame, variants...] as (n, 4) uint64 arrays, [their (n,) texture arrays])."""
+        hs, qs = [self.dct_array()], [self.stats_array()[:, 1]]
+        for v in self.variants:
+            a = np.frombuffer(v.hashes, np.uint8).reshape(-1, VARIANT_ENTRY)
+            hs.append(np.ascontiguousarray(a[:, :DCT_BYTES]).view(np.uint64))
+            qs.append(a[:, DCT_BYTES])
+        return hs, qs
+
+
+def unpack_thumbs(blob: bytes) -> np.ndarray:
+    a = np.frombuffer(blob, np.uint8)
+    out = np.empty(2 * len(a), np.uint8)
+    out[0::2] = a >> 4
+    out[1::2] = a & 15
+    return out.reshape(-1, THUMB_SIDE, THUMB_SIDE)
+
+
+def pack_thumbs(levels: np.ndarray) -> list[bytes]:
+    flat = levels.reshape(len(levels), -1).astype(np.uint8)
+    return [r.tobytes() for r in ((flat[:, 0::2] << 4) | flat[:, 1::2])]
 
 
 @dataclass(frozen=True)
@@ -202,118 +266,286 @@ def _zigzag() -> np.ndarray:
     return np.array([u * _NCOEF + v for u, v in uv[:HASH_BITS]])
 
 
-def _box_matrix(frac: float) -> np.ndarray:
-    """(64, 128) area-resampling matrix taking the centred `frac` of a 128-pixel line to 64 pixels."""
-    lo = _PRE / 2 * (1 - frac)
-    step = _PRE * frac / _SIDE
-    m = np.zeros((_SIDE, _PRE))
-    px = np.arange(_PRE)
-    for p in range(_SIDE):
-        a, b = lo + p * step, lo + (p + 1) * step
-        m[p] = np.clip(np.minimum(px + 1, b) - np.maximum(px, a), 0, None) / step
-    return m
-
-
 _DCT = _dct_matrix()
-# record frames are hashed on their centred RECORD_FRAC; a query that is itself a centred crop
-# keeping a fraction c of the original shows that region as its centred RECORD_FRAC / c.
-_BOX = [_box_matrix(RECORD_FRAC / c) for c in (1.0,) + QUERY_CROPS]
-_BOX32 = [m.astype(np.float32) for m in _BOX]
-_DB32 = [(_DCT @ m).astype(np.float32) for m in _BOX]  # (16, 128): resample + DCT in one step
-
-
 _ZZ = _zigzag()
 
 
-def _dct_coefs(x128: np.ndarray, v: int) -> np.ndarray:
-    a = _DB32[v]
-    return np.matmul(np.matmul(a, x128), a.T).reshape(len(x128), -1)[:, _ZZ]
+def _box(n_src: int, lo: float, hi: float, n_out: int, mirror: bool = False) -> np.ndarray:
+    """(n_out, n_src) area-resampling matrix taking source pixels [lo, hi) to n_out cells; the
+    part of a cell outside [0, n_src) is left out of its average.  Mirrored: cells reversed."""
+    step = (hi - lo) / n_out
+    px = np.arange(n_src)
+    a = lo + np.arange(n_out)[:, None] * step
+    m = np.clip(np.minimum(px[None, :] + 1, a + step) - np.maximum(px[None, :], a), 0, None)
+    s = m.sum(1, keepdims=True)
+    m = m / np.where(s > 0, s, 1)
+    return m[::-1] if mirror else m
 
 
-def _dct_bits(x128: np.ndarray, v: int, with_quality: bool = False):
-    c = _dct_coefs(x128, v)
+@dataclass(frozen=True)
+class Geometry:
+    rect: tuple[float, float, float, float]  # fractions of the frame
+    mirror: bool = False
+    crop: float = 1.0
+
+
+def _axes(g: Geometry, h: int, w: int, frac: float, side: int):
+    """Row and column resampling matrices for the centred `frac` of g's rectangle, scaled by
+    1 / g.crop (the original's frame around a centred crop)."""
+    x, y, rw, rh = g.rect
+    f = frac / g.crop
+    cx, cy = (x + rw / 2) * w, (y + rh / 2) * h
+    ay = _box(h, cy - rh * h * f / 2, cy + rh * h * f / 2, side)
+    ax = _box(w, cx - rw * w * f / 2, cx + rw * w * f / 2, side, g.mirror)
+    return ay.astype(np.float32), ax.astype(np.float32)
+
+
+def describe(imgs: np.ndarray, g: Geometry) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For a stack of reduced luma images (n, h, w) uint8 and a geometry: DCT hash bits (n, 32)
+    uint8, mean luma (n,), texture (n,) and 16x16 thumbnail levels (n, 16, 16) uint8."""
+    n, h, w = imgs.shape
+    x = imgs.astype(np.float32)
+    ay, ax = _axes(g, h, w, RECORD_FRAC, _SIDE)
+    dy, dx = _DCT.astype(np.float32) @ ay, _DCT.astype(np.float32) @ ax
+    c = np.matmul(np.matmul(dy, x), dx.T).reshape(n, -1)[:, _ZZ]
     med = np.median(c, axis=1, keepdims=True)
     bits = np.packbits(c > med, axis=1)
-    if not with_quality:
-        return bits
-    # bits whose coefficient lies within STABLE_DELTA of the median flip under compression noise
-    q = (np.abs(c - med) > STABLE_DELTA).sum(axis=1)
-    return bits, q
+    tex = (np.abs(c - med) > STABLE_DELTA).sum(axis=1)
+    mean = np.einsum("y,nyx,x->n", ay.mean(0), x, ax.mean(0))
+    ty, tx = _axes(g, h, w, 1.0, THUMB_SIDE)
+    t = np.matmul(np.matmul(ty, x), tx.T).reshape(n, -1)
+    srt = np.sort(t, axis=1)
+    lo, hi = srt[:, 1:2], srt[:, -2:-1]
+    lv = np.rint((t - lo) / np.maximum(hi - lo, 8.0) * 15).clip(0, 15).astype(np.uint8)
+    return bits, mean, tex, lv.reshape(n, THUMB_SIDE, THUMB_SIDE)
 
 
-def hash_luma(imgs: np.ndarray, variants: bool = True) -> tuple[list[bytes], list[bytes]]:
-    """Hash entries (and crop-variant entries) for a stack of 128x128 uint8 luma images.
+# ------------------------------------------------------------------------------ content rectangles
 
-    Returns (core entries of HASH_BYTES, variant entries of VARIANT_BYTES or [] if not asked)."""
-    if imgs.ndim != 3 or imgs.shape[1:] != (_PRE, _PRE):
-        raise ValueError("expected (n, 128, 128) luma images")
-    x = imgs.astype(np.float32)
-    x64 = np.matmul(np.matmul(_BOX32[0], x), _BOX32[0].T)
-    mean = x64.mean(axis=(1, 2))
-    bits, q = _dct_bits(x, 0, with_quality=True)
-    stats = np.stack([np.clip(np.rint(mean), 0, 255), np.clip(q, 0, 255)], 1)
-    core = np.concatenate([bits, stats.astype(np.uint8)], 1)
-    core_l = [r.tobytes() for r in core]
-    if not variants:
-        return core_l, []
-    parts = []
-    for v in range(1, len(_BOX)):
-        b, qv = _dct_bits(x, v, with_quality=True)
-        parts += [b, np.clip(qv, 0, 255).astype(np.uint8)[:, None]]
-    var = np.concatenate(parts, 1)
-    return core_l, [r.tobytes() for r in var]
+
+def _run(profile: np.ndarray, frac: float) -> tuple[int, int] | None:
+    """[a, b): from the first to the last index where profile >= frac * its max."""
+    if profile.max() <= 0:
+        return None
+    idx = np.nonzero(profile >= frac * profile.max())[0]
+    return int(idx[0]), int(idx[-1]) + 1
+
+
+def _mask_rect(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """Bounding rows/cols of a content mask via its profiles (robust to stray pixels)."""
+    h, w = mask.shape
+    c = _run(mask.mean(0), 0.3)
+    r = _run(mask.mean(1), 0.3)
+    if c is None or r is None:
+        return None
+    # second pass: profiles restricted to the first estimate
+    c2 = _run(mask[r[0]:r[1]].mean(0), 0.3)
+    r2 = _run(mask[:, c[0]:c[1]].mean(1), 0.3)
+    if c2 is None or r2 is None:
+        return None
+    return c2[0], r2[0], c2[1], r2[1]
+
+
+def _bars_rect(mean: np.ndarray, std: np.ndarray) -> tuple[int, int, int, int]:
+    """Trim rows/columns from each side while they are static and uniform (plain bars)."""
+    h, w = mean.shape
+
+    def bar(line_mean, line_std):
+        return line_std.mean() < 2.0 and line_mean.std() < 3.0
+
+    y0, y1, x0, x1 = 0, h, 0, w
+    while y0 < y1 - 1 and bar(mean[y0, x0:x1], std[y0, x0:x1]):
+        y0 += 1
+    while y1 - 1 > y0 and bar(mean[y1 - 1, x0:x1], std[y1 - 1, x0:x1]):
+        y1 -= 1
+    while x0 < x1 - 1 and bar(mean[y0:y1, x0], std[y0:y1, x0]):
+        x0 += 1
+    while x1 - 1 > x0 and bar(mean[y0:y1, x1 - 1], std[y0:y1, x1 - 1]):
+        x1 -= 1
+    return x0, y0, x1, y1
+
+
+def _persistent_edges(sel: np.ndarray, step: float = 8.0) -> tuple[np.ndarray, np.ndarray]:
+    """Edge pixels present in >= 80% of the frames: (H, W-1) between columns x and x+1, and
+    (H-1, W) between rows y and y+1 (window borders, canvas edges; moving content averages out)."""
+    ex = (np.abs(np.diff(sel, axis=2)) > step).mean(0) >= 0.8
+    ey = (np.abs(np.diff(sel, axis=1)) > step).mean(0) >= 0.8
+    return ex, ey
+
+
+def _snap(rect, ex: np.ndarray, ey: np.ndarray, reach: float = 0.15):
+    """Move each side of `rect` (x0, y0, x1, y1 pixels) to a straight persistent edge within
+    `reach` of the frame size, if there is one along at least 60% of that side: among strong
+    edges the innermost (a window's chrome has an outer and an inner edge)."""
+    x0, y0, x1, y1 = rect
+    H, W = ey.shape[0] + 1, ex.shape[1] + 1
+    for _ in range(2):
+        dx, dy = max(2, int(reach * W)), max(2, int(reach * H))
+
+        def best(scores: np.ndarray, positions: np.ndarray, inner_is_high: bool):
+            if len(scores) == 0 or scores.max() < 0.6:
+                return None
+            ok = positions[scores >= max(0.6, 0.7 * scores.max())]
+            return int(ok.max() if inner_is_high else ok.min())
+
+        xs = np.arange(max(0, x0 - dx), min(W - 1, x0 + dx))
+        b = best(ex[y0:y1, xs].mean(0) if y1 > y0 else np.zeros(0), xs, True)
+        nx0 = b + 1 if b is not None else x0
+        xs = np.arange(max(0, x1 - 1 - dx), min(W - 1, x1 - 1 + dx))
+        b = best(ex[y0:y1, xs].mean(0) if y1 > y0 else np.zeros(0), xs, False)
+        nx1 = b + 1 if b is not None else x1
+        ys = np.arange(max(0, y0 - dy), min(H - 1, y0 + dy))
+        b = best(ey[ys, x0:x1].mean(1) if x1 > x0 else np.zeros(0), ys, True)
+        ny0 = b + 1 if b is not None else y0
+        ys = np.arange(max(0, y1 - 1 - dy), min(H - 1, y1 - 1 + dy))
+        b = best(ey[ys, x0:x1].mean(1) if x1 > x0 else np.zeros(0), ys, False)
+        ny1 = b + 1 if b is not None else y1
+        if nx1 - nx0 < 4 or ny1 - ny0 < 4:
+            return rect
+        x0, y0, x1, y1 = nx0, ny0, nx1, ny1
+    return x0, y0, x1, y1
+
+
+ASPECTS = (16 / 9, 4 / 3)  # common picture shapes a clip is re-framed from
+
+
+def _aspect_rects(ex: np.ndarray, ey: np.ndarray, frame_aspect: float):
+    """For each common aspect much wider (narrower) than the frame: the full-width (full-height)
+    rectangle of that shape, slid to where a persistent edge runs along both of its long sides
+    (centred when there is none): letterboxed / pillarboxed / 9:16-reframed clips whose
+    picture is as dark or flat as the bars around it."""
+    H, W = ey.shape[0] + 1, ex.shape[1] + 1
+    hs, vs = ey.mean(1), ex.mean(0)  # line strength of each row / column boundary
+    out = []
+    for a in ASPECTS:
+        if a > frame_aspect * 1.1:
+            size, n, prof = int(round(W / a * H / (W / frame_aspect))), H, hs
+        elif a < frame_aspect / 1.1:
+            size, n, prof = int(round(H * a * W / (H * frame_aspect))), W, vs
+        else:
+            continue
+        if not 4 <= size < n:
+            continue
+        lo = np.arange(0, n - size + 1)
+        first = np.where(lo > 0, prof[np.clip(lo - 1, 0, len(prof) - 1)], 0.0)
+        last = np.where(lo + size < n, prof[np.clip(lo + size - 1, 0, len(prof) - 1)], 0.0)
+        score = first + last
+        k = int(np.argmax(score)) if score.max() >= 0.8 else (n - size) // 2
+        out.append((0, k, W, k + size) if prof is hs else (k, 0, k + size, H))
+    return out
+
+
+def content_rects(imgs: np.ndarray, max_rects: int = 5) -> list[tuple[float, float, float, float]]:
+    """Where the picture may sit inside the frame, as (x, y, w, h) fractions: rectangles bounded
+    by plain static bars, by the part that moves (static desktop / window chrome around it), by
+    the part that is sharp (a blurred copy of the clip around it), each side snapped to a straight
+    edge present in every frame (window borders) when there is one nearby.  Only rectangles that
+    differ from the whole frame; the caller also keeps the whole frame."""
+    n, h, w = imgs.shape
+    sel = imgs[np.unique(np.linspace(0, n - 1, min(n, 48)).round().astype(int))].astype(np.float32)
+    mean, std = sel.mean(0), sel.std(0)
+    gx = np.abs(np.diff(sel, axis=2, append=sel[:, :, -1:]))
+    gy = np.abs(np.diff(sel, axis=1, append=sel[:, -1:, :]))
+    sharp = (gx + gy).mean(0)
+    ex, ey = _persistent_edges(sel)
+    cands = [_bars_rect(mean, std), _snap((0, 0, w, h), ex, ey)]
+    if len(sel) >= 3:
+        r = _mask_rect(std > max(2.5, 0.15 * np.percentile(std, 95)))
+        cands += [r, _snap(r, ex, ey) if r else None]
+    r = _mask_rect(sharp > max(3.0, 0.25 * np.percentile(sharp, 95)))
+    cands += [r, _snap(r, ex, ey) if r else None]
+    cands += _aspect_rects(ex, ey, w / h)
+    out: list[tuple[float, float, float, float]] = []
+    for r in cands:
+        if r is None:
+            continue
+        x0, y0, x1, y1 = r
+        fr = (x0 / w, y0 / h, (x1 - x0) / w, (y1 - y0) / h)
+        if fr[2] < 0.15 or fr[3] < 0.15 or fr[2] * fr[3] > 0.93:
+            continue
+        if any(max(abs(a - b) for a, b in zip(fr, o)) < 0.03 for o in out):
+            continue
+        out.append(fr)
+    return out[:max_rects]
+
+
+def geometries(imgs: np.ndarray) -> list[Geometry]:
+    """The query's variants: mirror, centred crops, content rectangles (and their mirrors)."""
+    gs = [Geometry(FULL, True)] + [Geometry(FULL, False, c) for c in QUERY_CROPS]
+    for r in content_rects(imgs):
+        gs += [Geometry(r), Geometry(r, True)]
+    return gs
+
+
+def fingerprint_from_reduced(imgs: np.ndarray, times: list[int], variants: bool = True) -> Fingerprint:
+    """The fingerprint of a stack of reduced luma samples (n, h, w) uint8 taken at `times`."""
+    bits, mean, tex, lv = describe(imgs, Geometry(FULL))
+    stats = np.stack([np.clip(np.rint(mean), 0, 255), np.clip(tex, 0, 255)], 1).astype(np.uint8)
+    core = [r.tobytes() for r in np.concatenate([bits, stats], 1)]
+    vs = []
+    if variants:
+        for g in geometries(imgs):
+            b, _, tx, l2 = describe(imgs, g)
+            ent = np.concatenate([b, np.clip(tx, 0, 255).astype(np.uint8)[:, None]], 1)
+            vs.append(Variant(g.rect, g.mirror, g.crop, ent.tobytes(), b"".join(pack_thumbs(l2))))
+    return Fingerprint(ALG, tuple(times), tuple(core), 1, tuple(pack_thumbs(lv)), tuple(vs))
+
+
+def reduced_size(width: int, height: int) -> tuple[int, int]:
+    """The reduced image size for a frame size: aspect kept, long side REDUCED_LONG, even."""
+    s = REDUCED_LONG / max(width, height, 1)
+    return max(16, int(round(width * s / 2)) * 2), max(16, int(round(height * s / 2)) * 2)
 
 
 _TLS = threading.local()
 
 
-def _reduce(frame) -> np.ndarray:
-    """128x128 luma by libswscale (area filter).  The reformatter is kept: building a new swscale
+def _reduce(frame, size: tuple[int, int]) -> np.ndarray:
+    """Reduced luma by libswscale (area filter).  The reformatter is kept: building a new swscale
     context per frame (what frame.reformat does) costs ~5 ms, a cached one ~0.1 ms."""
     r = getattr(_TLS, "reformatter", None)
     if r is None:
         from av.video.reformatter import VideoReformatter
 
         r = _TLS.reformatter = VideoReformatter()
-    return r.reformat(frame, width=_PRE, height=_PRE, format="gray",
-                                 interpolation="AREA").to_ndarray()
+    return r.reformat(frame, width=size[0], height=size[1], format="gray",
+                      interpolation="AREA").to_ndarray()
 
 
-def _luma64_from_rgb(img: np.ndarray) -> np.ndarray:
-    """64x64 luma of an in-memory frame through the same swscale path as a decoded yuv420p frame
-    (rgb -> yuv420p -> 64x64 gray), so in-memory and decoded fingerprints agree."""
+def _frame_from_rgb(img: np.ndarray):
+    """An in-memory frame as the yuv420p frame an encoder would see (so in-memory and decoded
+    fingerprints agree)."""
     import av
 
     img = np.asarray(img)
     if img.dtype != np.uint8:
         raise ValueError("frames must be uint8")
     if img.ndim == 2:
-        f = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="gray")
-    elif img.ndim == 3 and img.shape[2] == 3:
+        return av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="gray")
+    if img.ndim == 3 and img.shape[2] == 3:
         f = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
-        f = f.reformat(width=img.shape[1] & ~1, height=img.shape[0] & ~1, format="yuv420p")
-    else:
-        raise ValueError(f"unsupported frame shape {img.shape}")
-    return _reduce(f)
+        return f.reformat(width=img.shape[1] & ~1, height=img.shape[0] & ~1, format="yuv420p")
+    raise ValueError(f"unsupported frame shape {img.shape}")
 
 
 def analyze_frames(frames: Iterable[np.ndarray], fps: float) -> Fingerprint:
     """Fingerprint in-memory frames (RGB uint8 (h, w, 3) or luma (h, w)) at a constant `fps`.
 
-    Same grid and hash as analyze_file, so a clip generated in memory and the file it is encoded to
-    give (near-)identical fingerprints."""
+    Same grid and descriptors as analyze_file, so a clip generated in memory and the file it is
+    encoded to give (near-)identical fingerprints."""
     if not fps or fps <= 0 or not math.isfinite(fps):
         raise ValueError("fps must be positive")
     times: list[int] = []
     smalls: list[np.ndarray] = []
     prev = prev_small = None
+    size = None
 
     def sample_until(limit_ms: float) -> None:
         """Grid points before `limit_ms` show `prev`: sample it (reduced once, however many points)."""
         nonlocal prev_small
         while len(times) * SAMPLE_PERIOD_MS < limit_ms - GRID_TOL_MS:
             if prev_small is None:
-                prev_small = _luma64_from_rgb(prev)
+                prev_small = _reduce(_frame_from_rgb(prev), size)
             times.append(len(times) * SAMPLE_PERIOD_MS)
             smalls.append(prev_small)
             if len(times) > MAX_SAMPLES:
@@ -323,12 +555,13 @@ def analyze_frames(frames: Iterable[np.ndarray], fps: float) -> Fingerprint:
     for i, img in enumerate(frames):
         if prev is not None:
             sample_until(i * 1000.0 / fps)
+        else:
+            size = reduced_size(np.shape(img)[1], np.shape(img)[0])
         prev, prev_small = img, None
     if prev is None:
         raise ValueError("no frames")
     sample_until((i + 1) * 1000.0 / fps)  # the last frame is displayed until its end
-    core, var = hash_luma(np.stack(smalls))
-    return Fingerprint(ALG, tuple(times), tuple(core), tuple(var))
+    return fingerprint_from_reduced(np.stack(smalls), times)
 
 
 # ------------------------------------------------------------------------------------- decoding
@@ -364,20 +597,22 @@ def _hash_luma_plane(h, frame) -> None:
 
 
 class _FrameWorker:
-    """Hashes every decoded frame's luma (in decode order) and reduces the sampled frames to
-    128x128 luma.  Inline: a background thread was measured slower on 2 cores (it competes with
+    """Hashes every decoded frame's luma (in decode order) and reduces the sampled frames.  Inline: a background thread was measured slower on 2 cores (it competes with
     the decoder's own threads)."""
 
     def __init__(self) -> None:
         self._h = hashlib.sha256()
         self._reduced: dict[int, np.ndarray] = {}
+        self._size: tuple[int, int] | None = None
 
     def put(self, frame, idx: int, sample: bool) -> None:
         if frame.format.name not in _LUMA_FORMATS:
             frame = frame.reformat(format="yuv420p")
         _hash_luma_plane(self._h, frame)
         if sample:
-            self._reduced[idx] = _reduce(frame)
+            if self._size is None:
+                self._size = reduced_size(frame.width, frame.height)
+            self._reduced[idx] = _reduce(frame, self._size)
 
     def finish(self) -> tuple[bytes, dict[int, np.ndarray]]:
         return self._h.digest(), self._reduced
@@ -513,8 +748,7 @@ def _analyze_file(path: str, max_duration_s: int) -> ClipAnalysis:
                 f"{path}: truncated video (decoded {end_ms / 1000:.1f} s of {declared_s:.1f} s declared)")
         if len(times) > MAX_SAMPLES:
             raise FingerprintError(f"{path}: video too long")
-        core, var = hash_luma(np.stack([reduced[i] for i in sample_idx]))
-        fp = Fingerprint(ALG, tuple(times), tuple(core), tuple(var))
+        fp = fingerprint_from_reduced(np.stack([reduced[i] for i in sample_idx]), times)
         if fps <= 0:
             fps = 1000.0 / frame_dur
         facts = MediaFacts(

@@ -1,28 +1,38 @@
 """Temporal alignment of a query fingerprint against candidate records, and the verdict.
 
-Pure: numpy only, no I/O.  How it decides (constants below, measured in BENCHMARKS-fingerprint.md):
+Pure: numpy only, no I/O.  How it decides (constants below, measured in BENCHMARKS.md):
 
 1. Distances.  For each candidate record, the Hamming distance between every query sample hash
-   (the core hash and its crop variants) and every record sample hash (core only).
-2. Votes.  Sample pairs with distance <= VOTE_DIST (both samples informative) vote for the time
-   offset record_time - query_time; the most voted offsets overall and within each query window
-   are the alignment hypotheses.
-3. Windows.  The query is cut into windows of WINDOW_SAMPLES samples (~1 s).  For each window and
-   each (record, offset, crop variant), every query sample is compared with the record sample(s)
-   shown within one sample period of query_time + offset, and the window score is the mean
-   distance.  A window is explained by the best (record, offset) whose score is <= WINDOW_DIST;
-   the previous window's alignment is kept when it is within HYSTERESIS of the best (static
-   content matches at many offsets).  Samples whose texture (stable DCT coefficients) is below
-   WEAK_Q carry no usable hash: a pair with such a sample is ignored, except that a near-uniform
-   sample against a clearly textured one counts as a mismatch.  A window with too few usable pairs
-   is neutral: it neither explains nor contradicts (black frames, fades).
-4. Segments.  Consecutive windows explained by the same record at the same offset (+- one sample
-   period) form a Segment.  A record must explain at least MIN_WINDOWS windows (or the whole
-   query when it is shorter) to be reported.
-5. Verdict.  `match`: every non-neutral window is explained by one record at one offset.
-   `altered`: some windows are explained and others are not, or are explained by another record
-   or at another offset of the same record (splice, insertion, replaced region, re-ordering).
-   `unregistered`: no window is explained.
+   (full frame and every variant: mirror, crops, content rectangles) and every record sample hash.
+2. Votes.  Sample pairs with distance <= VOTE_DIST (both samples informative) vote for the line
+   record_time = slope * query_time + offset, for slopes from 0.74 to 1.35 (2% steps: a copy
+   played 0.75x-1.33x as fast) and 1.0; the most voted lines overall and the most voted slope-1
+   offsets within each query window are the alignment hypotheses.
+3. Windows.  The query is cut into windows of WINDOW_SAMPLES samples (~1 s).  Under a hypothesis,
+   every query sample is compared with the record sample(s) shown within one sample period of
+   slope * query_time + offset, with one variant chosen for the whole hypothesis (a mirror or a
+   canvas is a property of the clip); the window score is the mean distance.  A window is
+   explained by a hypothesis whose score is <= WINDOW_DIST.  Each record is judged on its own:
+   its best line (most windows explained, then lowest mean score, then slope nearest 1; refined
+   on a finer grid) explains every window where it is acceptable -- static content fits many
+   lines, so no per-window competition -- and its other lines only the windows the best line
+   cannot (a splice or re-ordering of the same record).  Samples whose texture is below WEAK_Q carry no usable hash:
+   a pair with such a sample is ignored, except that a near-uniform sample against a clearly
+   textured one counts as a mismatch.  A window with too few usable pairs is neutral.
+4. Segments.  Consecutive windows explained by the same record on the same line (+- one sample
+   period) form a Segment.  A record must explain at least MIN_WINDOWS windows (or the whole query
+   when it is shorter) to be reported.
+5. Regions.  Along the alignment, each query sample's 16x16 thumbnail (in the chosen variant's
+   geometry) is compared with the record's thumbnails shown within REGION_NEAR_MS: levels are
+   mapped through a per-clip grade curve, and a cell differs when it is >= REGION_LEVEL levels
+   outside the range those record thumbnails span at that cell (motion between two record
+   samples may show anything in between).  A group of >= REGION_CELLS
+   connected cells differing in >= REGION_RUN consecutive samples is a replaced region: an
+   AlteredSegment with its time span and its rectangle in the query frame (x, y, w, h fractions).
+6. Verdict.  `match`: one record explains every non-neutral window in one segment, and no
+   region differs.  `altered`: some windows are explained and others are not, or by another
+   record or line (splice, insertion, re-ordering), or a region differs.  `unregistered`: no
+   window is explained.
 
 Minimum evidence: a query shorter than MIN_EVIDENCE_SAMPLES samples (1 s of video on the 200 ms
 grid) is too little to call anything a copy: match() answers `unregistered` for it, and `verify`
@@ -40,15 +50,22 @@ from typing import Mapping
 
 import numpy as np
 
-from .fingerprint import Fingerprint
+from .fingerprint import THUMB_SIDE, Fingerprint, unpack_thumbs
 
 VOTE_DIST = 56  # bits of 256: a sample pair close enough to vote for an alignment
 WINDOW_DIST = 58  # mean bits over a window: a window explained by an alignment
-HYSTERESIS = 8  # keep the previous window's alignment if within this of the best score
 WEAK_Q = 64  # texture byte (number of stable DCT coefficients) below which a sample is weak
 WINDOW_SAMPLES = 5
 MIN_WINDOWS = 2
-TOP_OFFSETS = 12
+TOP_LINES = 12
+SLOPES = tuple(sorted({1.0} | {round(1.02**k, 4) for k in range(-15, 16)}))
+OFFSET_BIN_MS = 40
+GRID_SLACK_MS = 20  # a line this close to a record sample is on it
+REGION_LEVEL = 3  # of 15 thumbnail levels
+REGION_CELLS = 3
+REGION_RUN = 4  # samples (0.8 s at 5/s): a region replaced for 1 s shows in at least 4
+REGION_NEAR_MS = 300
+REGION_MIN_AREA = 0.02  # of the query frame: smaller differences (a corner logo) are not reported
 MIN_EVIDENCE_SAMPLES = 5  # 1 s of video: fewer samples are too little to call a clip a copy
 _FAR = 128.0  # distance used for a sample that the alignment cannot explain
 
@@ -62,17 +79,39 @@ class Segment:
 
 
 @dataclass(frozen=True)
+class AlteredSegment:
+    """A query time span not explained by the record; `region` (x, y, w, h fractions of the query
+    frame) when only that part of the picture differs, None when the whole picture does."""
+
+    query_start_ms: int
+    query_end_ms: int
+    region: tuple[float, float, float, float] | None = None
+
+
+@dataclass(frozen=True)
 class RecordMatch:
     record_id: str
     similarity: float
     segments: tuple[Segment, ...]
-    altered_segments: tuple[tuple[int, int], ...]  # query ms ranges not explained by this record
+    altered_segments: tuple[AlteredSegment, ...]
 
 
 @dataclass(frozen=True)
 class MatchResult:
     verdict: str  # "match" | "altered" | "unregistered"
     matches: tuple[RecordMatch, ...]
+
+
+@dataclass(frozen=True)
+class _Line:
+    slope: float
+    offset: float
+
+    def at(self, t):
+        return self.slope * t + self.offset
+
+    def same(self, other: "_Line", t0: float, t1: float, tol: float) -> bool:
+        return abs(self.at(t0) - other.at(t0)) <= tol and abs(self.at(t1) - other.at(t1)) <= tol
 
 
 def _dist_matrices(qv: list[np.ndarray], r: np.ndarray) -> np.ndarray:
@@ -93,9 +132,47 @@ def _period(times: np.ndarray) -> float:
     return float(np.median(np.diff(times)))
 
 
+class _Query:
+    def __init__(self, fp: Fingerprint):
+        self.fp = fp
+        self.t = np.asarray(fp.times_ms, np.int64)
+        self.variants, quals = fp.variant_arrays()
+        self.quals = [x.astype(np.int16) for x in quals]
+        n = len(self.t)
+        bounds = list(range(0, n, WINDOW_SAMPLES)) + [n]
+        if len(bounds) > 2 and bounds[-1] - bounds[-2] < (WINDOW_SAMPLES + 1) // 2:
+            bounds.pop(-2)  # a short tail joins the previous window
+        self.windows = [(bounds[k], bounds[k + 1]) for k in range(len(bounds) - 1)]
+        self.period = _period(self.t)
+        self._thumbs: dict[int, np.ndarray | None] = {}
+
+    def span(self, a: int, b: int) -> tuple[int, int]:
+        """Query ms range covered by samples [a, b)."""
+        return int(self.t[a]), int(self.t[b - 1] + self.period)
+
+    def thumbs(self, v: int) -> np.ndarray | None:
+        """(n, 16, 16) thumbnail levels of every sample in variant v's geometry, if known."""
+        if v not in self._thumbs:
+            fp = self.fp
+            if v == 0:
+                ok = fp.thumb_step == 1 and len(fp.thumbs) == len(self.t)
+                self._thumbs[v] = fp.thumb_array() if ok else None
+            else:
+                var = fp.variants[v - 1]
+                self._thumbs[v] = unpack_thumbs(var.thumbs) if var.thumbs else None
+        return self._thumbs[v]
+
+    def geometry(self, v: int):
+        if v == 0:
+            return (0.0, 0.0, 1.0, 1.0), False, 1.0
+        var = self.fp.variants[v - 1]
+        return var.rect, var.mirror, var.crop
+
+
 class _Rec:
-    def __init__(self, rid: str, fp: Fingerprint, q: "_Query"):
+    def __init__(self, rid: str, fp: Fingerprint, q: _Query):
         self.rid = rid
+        self.fp = fp
         self.t = np.asarray(fp.times_ms, np.int64)
         self.qual = fp.stats_array()[:, 1].astype(np.int16)
         self.D = _dist_matrices(q.variants, fp.dct_array())  # (V, n, m)
@@ -112,31 +189,45 @@ class _Rec:
               | ((qq >= 2 * WEAK_Q)[:, None] & flat_r[None, :])] = 2
             st.append(s)
         self.status = np.stack(st)  # (V, n, m)
+        r = fp.dct_array()
+        # distance between consecutive record samples: between two samples that differ this
+        # much (a cut, a flash), the record does not say what was shown
+        self.jump = np.bitwise_count(r[1:] ^ r[:-1]).sum(-1) if len(r) > 1 else np.zeros(0, np.int64)
+        if len(self.jump) and (self.jump > VOTE_DIST).mean() > 0.25:
+            self.jump = np.zeros_like(self.jump)  # cuts are exceptions, not the rule (no excuses)
 
-    def offsets(self, q: "_Query") -> tuple[list[int], list[list[int]]]:
+    def lines(self, q: _Query) -> list[_Line]:
         ii, jj = np.nonzero(((self.D <= VOTE_DIST) & (self.status == 0)).any(axis=0))
         if len(ii) == 0:
-            return [], [[] for _ in q.windows]
-        offs = self.t[jj] - q.t[ii]
+            return []
+        tq, tr = q.t[ii].astype(np.float64), self.t[jj].astype(np.float64)
+        found: dict[tuple[float, int], int] = {}
+        for s in SLOPES:
+            b = np.rint((tr - s * tq) / OFFSET_BIN_MS).astype(np.int64)
+            u, c = np.unique(b, return_counts=True)
+            for k in np.argsort(-c, kind="stable")[:4]:
+                found[(s, int(u[k]))] = int(c[k])
+        best = sorted(found.items(), key=lambda kv: (-kv[1], abs(kv[0][0] - 1.0), kv[0][1]))[:TOP_LINES]
+        # exact slope-1 offsets first (ties between lines go to the earlier one), overall and per
+        # window (splices, insertions, static content); then the voted lines of any slope
+        offs = tr - tq
         u, c = np.unique(offs, return_counts=True)
-        glob = [int(x) for x in u[np.argsort(-c, kind="stable")][:TOP_OFFSETS]]
-        per = []
+        exact = {float(x) for x in u[np.argsort(-c, kind="stable")][:TOP_LINES]}
         for a, b in q.windows:
             sel = (ii >= a) & (ii < b)
-            if not sel.any():
-                per.append([])
-                continue
-            u, c = np.unique(offs[sel], return_counts=True)
-            per.append([int(x) for x in u[np.argsort(-c, kind="stable")][:3]])
-        return glob, per
+            if sel.any():
+                u, c = np.unique(offs[sel], return_counts=True)
+                exact.update(float(x) for x in u[np.argsort(-c, kind="stable")][:3])
+        return [_Line(1.0, o) for o in sorted(exact)] + [_Line(s, b * OFFSET_BIN_MS) for (s, b), _ in best]
 
-    def aligned(self, q: "_Query", off: int) -> tuple[np.ndarray, np.ndarray]:
-        """Per variant and query sample: (V, n) distances under this offset and a (V, n) status
-        (0 usable, 1 neutral, 2 mismatch).  Record samples within one period of query_time + off
-        count; a query sample outside the record is a mismatch."""
+    def aligned(self, q: _Query, line: _Line) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per variant and query sample: (V, n) distances along the line, a (V, n) status
+        (0 usable, 1 neutral, 2 mismatch) and a (V, n) mask of the samples made neutral by falling
+        between two very different record samples (excused).  Record samples within one period of the line's record
+        time count; a query sample outside the record is a mismatch."""
         n = len(q.t)
         V = self.D.shape[0]
-        x = q.t + off
+        x = line.at(q.t.astype(np.float64))
         hi = np.searchsorted(self.t, x, "left")
         best = np.full((V, n), np.inf)
         status = np.full((V, n), 2, np.int8)
@@ -151,46 +242,170 @@ class _Rec:
             d = self.D[:, idx, jc[idx]].astype(np.float64)
             d[st != 0] = np.inf
             best[:, idx] = np.minimum(best[:, idx], d)
-            # usable if any candidate is usable; else neutral if any is neutral; else mismatch
             status[:, idx] = np.minimum(status[:, idx], st)
+        # a sample that falls between two very different record samples (played at another
+        # speed across a cut) and is far from both is neutral, not a mismatch
+        between = (hi > 0) & (hi < len(self.t))
+        hc = np.clip(hi, 1, max(1, len(self.t) - 1))
+        between &= (np.abs(self.t[hc - 1] - x) > GRID_SLACK_MS) & (np.abs(self.t[np.minimum(hc, len(self.t) - 1)] - x) > GRID_SLACK_MS)
+        if len(self.jump):
+            between &= self.jump[np.minimum(hc - 1, len(self.jump) - 1)] > VOTE_DIST
+        cut = between[None, :] & (status == 0) & (best > VOTE_DIST)
+        status[cut] = 1
         best[status == 2] = _FAR
-        return best, status
+        return best, status, cut
 
 
-class _Query:
-    def __init__(self, fp: Fingerprint):
-        self.t = np.asarray(fp.times_ms, np.int64)
-        self.variants, quals = fp.variant_arrays()
-        self.quals = [x.astype(np.int16) for x in quals]
-        n = len(self.t)
-        bounds = list(range(0, n, WINDOW_SAMPLES)) + [n]
-        if len(bounds) > 2 and bounds[-1] - bounds[-2] < (WINDOW_SAMPLES + 1) // 2:
-            bounds.pop(-2)  # a short tail joins the previous window
-        self.windows = [(bounds[k], bounds[k + 1]) for k in range(len(bounds) - 1)]
-        self.period = _period(self.t)
-
-    def span(self, a: int, b: int) -> tuple[int, int]:
-        """Query ms range covered by samples [a, b)."""
-        return int(self.t[a]), int(self.t[b - 1] + self.period)
-
-
-def _window_scores(dist: np.ndarray, status: np.ndarray, windows) -> list[float | None]:
-    """Score per window under one alignment: the crop variant is chosen once for the whole
-    alignment (a crop is a property of the clip), as the one with the lowest mean distance over
-    its usable pairs; then each window's mean distance, or None when the window has too few
-    usable pairs (neutral)."""
+def _window_scores(dist: np.ndarray, status: np.ndarray, excused: np.ndarray, windows) -> tuple[list[float | None], int]:
+    """Scores per window under one alignment and the variant chosen for it: the variant with the
+    lowest mean distance over its usable pairs; a window with too few usable pairs, or with
+    more than 40% of its samples excused, is None."""
     use = status != 1  # (V, n)
     cnt = use.sum(axis=1)
     tot = np.where(use, dist, 0.0).sum(axis=1)
     mean = np.where(cnt > 0, tot / np.maximum(cnt, 1), np.inf)
     v = int(np.argmin(mean))
-    d, u = dist[v], use[v]
+    d, u, e = dist[v], use[v], excused[v]
     out: list[float | None] = []
     for a, b in windows:
         need = max(1, int(np.ceil(0.4 * (b - a))))
         k = int(u[a:b].sum())
-        out.append(float(d[a:b][u[a:b]].mean()) if k >= need else None)
+        ok = k >= need and e[a:b].sum() <= 0.4 * (b - a)
+        out.append(float(d[a:b][u[a:b]].mean()) if ok else None)
+    return out, v
+
+
+# ------------------------------------------------------------------------------------- regions
+
+
+def _grade_curve(q: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Monotone map of record levels to query levels (16 entries) from paired cells: the median
+    query level per record level, empty levels interpolated (a grade, gamma or greyscale)."""
+    qf, rf = q.ravel().astype(np.int64), r.ravel().astype(np.int64)
+    lut = np.full(16, np.nan)
+    for lv in range(16):
+        sel = rf == lv
+        if sel.sum() >= 4:
+            lut[lv] = np.median(qf[sel])
+    known = np.nonzero(~np.isnan(lut))[0]
+    if len(known) < 2:
+        return np.arange(16, dtype=np.float64)
+    lut = np.interp(np.arange(16), known, lut[known])
+    return np.maximum.accumulate(lut)
+
+
+def _components(mask: np.ndarray) -> list[np.ndarray]:
+    """4-connected components of a 2-D bool mask, as index arrays (rows, cols)."""
+    seen = np.zeros_like(mask, bool)
+    out = []
+    h, w = mask.shape
+    for y0, x0 in zip(*np.nonzero(mask)):
+        if seen[y0, x0]:
+            continue
+        stack, cells = [(y0, x0)], []
+        seen[y0, x0] = True
+        while stack:
+            y, x = stack.pop()
+            cells.append((y, x))
+            for ny, nx in ((y - 1, x), (y + 1, x), (y, x - 1), (y, x + 1)):
+                if 0 <= ny < h and 0 <= nx < w and mask[ny, nx] and not seen[ny, nx]:
+                    seen[ny, nx] = True
+                    stack.append((ny, nx))
+        out.append(np.array(cells))
     return out
+
+
+def _cells_to_rect(cells: np.ndarray, geom) -> tuple[float, float, float, float]:
+    (x, y, w, h), mirror, crop = geom
+    cx, cy = x + w / 2, y + h / 2
+    w, h = w / crop, h / crop
+    x, y = cx - w / 2, cy - h / 2
+    r0, r1 = cells[:, 0].min(), cells[:, 0].max() + 1
+    c0, c1 = cells[:, 1].min(), cells[:, 1].max() + 1
+    if mirror:
+        c0, c1 = THUMB_SIDE - c1, THUMB_SIDE - c0
+    x0 = min(1.0, max(0.0, x + w * c0 / THUMB_SIDE))
+    x1 = min(1.0, max(0.0, x + w * c1 / THUMB_SIDE))
+    y0 = min(1.0, max(0.0, y + h * r0 / THUMB_SIDE))
+    y1 = min(1.0, max(0.0, y + h * r1 / THUMB_SIDE))
+    return (round(float(x0), 4), round(float(y0), 4), round(float(x1 - x0), 4), round(float(y1 - y0), 4))
+
+
+def region_edits(q: _Query, rec: _Rec, v: int, line: _Line, samples: np.ndarray) -> list[AlteredSegment]:
+    """Replaced regions within the query samples `samples` explained by `rec` along `line` in
+    variant v's geometry (see the module doc, step 5)."""
+    qth = q.thumbs(v)
+    rfp = rec.fp
+    if qth is None or not rfp.thumbs or len(samples) < REGION_RUN:
+        return []
+    rth = rfp.thumb_array().astype(np.float64)
+    rtt = rec.t[:: rfp.thumb_step][: len(rth)]
+    diff = np.zeros((len(q.t), THUMB_SIDE, THUMB_SIDE), bool)
+    near = max(REGION_NEAR_MS, rfp.thumb_step * rec.period / 2 + rec.period / 2)
+    # one grade curve for the clip, from the nearest record thumbnail of every sample
+    pairs_q, pairs_r = [], []
+    cand: dict[int, np.ndarray] = {}
+    for i in samples:
+        x = line.at(float(q.t[i]))
+        js = np.nonzero(np.abs(rtt - x) <= near)[0]
+        if len(js):
+            cand[int(i)] = js
+            j = js[np.argmin(np.abs(rtt[js] - x))]
+            pairs_q.append(qth[i])
+            pairs_r.append(rth[j])
+    if len(cand) < REGION_RUN:
+        return []
+    lut = _grade_curve(np.stack(pairs_q), np.stack(pairs_r).astype(np.int64))
+    for i, js in cand.items():
+        # distance from the query cell to the range of the record cells around it in time: a
+        # cell that moved between two record samples may show anything in between
+        env = lut[rth[js].astype(np.int64)]
+        res = np.maximum(0.0, np.maximum(env.min(0) - qth[i], qth[i] - env.max(0)))
+        diff[i] = res >= REGION_LEVEL
+    out = []
+    # persistent cells: differing in REGION_RUN consecutive samples
+    order = np.array(sorted(cand))
+    i = 0
+    while i < len(order):
+        a = order[i]
+        # a run of samples where some component of persistent cells exists
+        pers = diff[a]
+        k = i
+        for k2 in range(i + 1, min(i + REGION_RUN, len(order))):
+            pers = pers & diff[order[k2]]
+            k = k2
+        comps = [c for c in _components(pers) if len(c) >= REGION_CELLS] if k - i + 1 == REGION_RUN else []
+        if not comps:
+            i += 1
+            continue
+        cells = max(comps, key=len)
+        mask = np.zeros_like(pers)
+        mask[cells[:, 0], cells[:, 1]] = True
+        keep_on = max(REGION_CELLS - 1, len(cells) // 2)
+        end = k
+        while end + 1 < len(order) and (diff[order[end + 1]] & mask).sum() >= keep_on:
+            end += 1
+        start = i
+        while start - 1 >= 0 and (diff[order[start - 1]] & mask).sum() >= keep_on:
+            start -= 1
+        grow, union = _dilate(mask), mask.copy()
+        for s in range(start, end + 1):
+            union |= diff[order[s]] & grow
+        big = max(_components(union), key=len)
+        rect = _cells_to_rect(big, q.geometry(v))
+        if rect[2] * rect[3] >= REGION_MIN_AREA:
+            qs, qe = q.span(int(order[start]), int(order[end]) + 1)
+            out.append(AlteredSegment(qs, qe, rect))
+        i = end + 1
+    return out
+
+
+def _dilate(m: np.ndarray) -> np.ndarray:
+    p = np.pad(m, 1)
+    return p[1:-1, 1:-1] | p[:-2, 1:-1] | p[2:, 1:-1] | p[1:-1, :-2] | p[1:-1, 2:]
+
+
+# --------------------------------------------------------------------------------------- match
 
 
 def evidence_shortfall(query: Fingerprint) -> str | None:
@@ -207,101 +422,113 @@ def match(query: Fingerprint, candidates: Mapping[str, Fingerprint]) -> MatchRes
         return MatchResult("unregistered", ())
     q = _Query(query)
     nw = len(q.windows)
-    # per window: best (score, rid, offset) and the set of all acceptable hypotheses
-    hyp_scores: dict[tuple[str, int], list] = {}
+    t0, t1 = float(q.t[0]), float(q.t[-1])
+    hyp: dict[tuple[str, int], tuple[_Line, list, int]] = {}  # (rid, k) -> (line, scores, variant)
+    recs: dict[str, _Rec] = {}
+    best_of: dict[str, tuple[str, int]] = {}
     for rid, fp in candidates.items():
         if len(fp.times_ms) == 0:
             continue
-        rec = _Rec(rid, fp, q)
-        glob, per = rec.offsets(q)
-        offs = set(glob)
-        for p in per:
-            offs.update(p)
-        for off in sorted(offs):
-            dist, status = rec.aligned(q, off)
-            hyp_scores[(rid, off)] = _window_scores(dist, status, q.windows)
-    if not hyp_scores:
+        rec = recs[rid] = _Rec(rid, fp, q)
+        top = None
+        lines = rec.lines(q)
+        k = 0
+        for rnd in range(2):
+            for line in lines:
+                dist, status, excused = rec.aligned(q, line)
+                scores, v = _window_scores(dist, status, excused, q.windows)
+                hyp[(rid, k)] = (line, scores, v)
+                good = [s for s in scores if s is not None and s <= WINDOW_DIST]
+                inliers = int(((dist[v] <= VOTE_DIST) & (status[v] == 0)).sum())
+                # ties: fewer samples excused, slope 1, on the sample grid, then the lower score
+                g = line.offset + q.t[0] - rec.t[0]  # 0 when the query's samples land on the record's
+                off_grid = abs((g + rec.period / 2) % rec.period - rec.period / 2)
+                key = (-len(good), -inliers, int(excused[v].sum()), abs(line.slope - 1.0) > 1e-3, off_grid,
+                       round(float(np.mean(good)) / 4) if good else 1e9)
+                if top is None or key < top[0]:
+                    top = (key, (rid, k))
+                k += 1
+            if top is None or top[0][0] == 0:
+                break
+            # refine the best line: the vote grid is coarse (2% slope, 40 ms offset steps)
+            b = hyp[top[1]][0]
+            lines = [] if rnd else [_Line(round(b.slope * (1 + ds), 5), b.offset + do - ds * b.slope * t0)
+                                    for ds in (-0.01, -0.005, 0.0, 0.005, 0.01) for do in (-60, -20, 20, 60)]
+        if top is not None and top[0][0] < 0:
+            best_of[rid] = top[1]
+    if not hyp:
         return MatchResult("unregistered", ())
 
-    # assign windows: best acceptable hypothesis, with hysteresis towards the previous choice
-    assign: list[tuple[str, int, float] | None] = [None] * nw
-    neutral = [True] * nw
-    for w in range(nw):
-        cands = []
-        for (rid, off), scores in hyp_scores.items():
-            s = scores[w]
-            if s is None:
+    # each record on its own: its best line explains the windows where it is acceptable; its
+    # other lines only the windows the best line cannot (a splice or re-ordering of the record)
+    own: dict[str, tuple[list, list[bool]]] = {}
+    for rid, main in best_of.items():
+        keys = [k for k in hyp if k[0] == rid]
+        # a window is neutral for the record when its best line finds too few usable samples
+        # there (fades, near-uniform frames on both sides)
+        neutral = [hyp[main][1][w] is None for w in range(nw)]
+        decidable = sum(1 for w in range(nw) if not neutral[w])
+        asg: list[tuple[tuple[str, int], float] | None] = [None] * nw
+        for w in range(nw):
+            if neutral[w]:
                 continue
-            neutral[w] = False
+            s = hyp[main][1][w]
             if s <= WINDOW_DIST:
-                cands.append((s, rid, off))
-        if not cands:
-            continue
-        cands.sort(key=lambda c: (c[0], c[1], c[2]))
-        pick = cands[0]
-        prev = assign[w - 1] if w > 0 else None
-        if prev is not None:
-            near = [c for c in cands if c[1] == prev[0] and abs(c[2] - prev[1]) <= q.period
-                    and c[0] <= pick[0] + HYSTERESIS]
-            if near:
-                pick = min(near, key=lambda c: (abs(c[2] - prev[1]), c[0], c[2]))
-        assign[w] = (pick[1], pick[2], pick[0])
-    # a neutral window takes its neighbours' alignment when they agree (or the only neighbour's)
-    for w in range(nw):
-        if neutral[w]:
-            left = next((assign[k] for k in range(w - 1, -1, -1) if not neutral[k]), None)
-            right = next((assign[k] for k in range(w + 1, nw) if not neutral[k]), None)
-            if left is not None and right is not None and left[0] == right[0] and abs(left[1] - right[1]) <= q.period:
-                assign[w] = (left[0], left[1], left[2])
-    # drop records that explain too few windows
-    counts: dict[str, int] = {}
-    for a in assign:
-        if a is not None:
-            counts[a[0]] = counts.get(a[0], 0) + 1
-    decidable = sum(1 for w in range(nw) if not neutral[w]) or nw
-    need = min(MIN_WINDOWS, decidable)
-    keep = {rid for rid, c in counts.items() if c >= need}
-    assign = [a if a is not None and a[0] in keep else None for a in assign]
-    if not keep:
+                asg[w] = (main, s)
+                continue
+            alt = [(hyp[k][1][w], k) for k in keys if hyp[k][1][w] is not None and hyp[k][1][w] <= WINDOW_DIST]
+            if alt:
+                s, k = min(alt)
+                asg[w] = (k, s)
+        for w in range(nw):  # a neutral window between two windows on the same line joins them
+            if neutral[w]:
+                left = next((asg[k] for k in range(w - 1, -1, -1) if not neutral[k]), None)
+                right = next((asg[k] for k in range(w + 1, nw) if not neutral[k]), None)
+                if left is not None and right is not None and left[0] == right[0]:
+                    asg[w] = (left[0], None)
+        if sum(1 for w in range(nw) if asg[w] is not None and not neutral[w]) >= max(1, min(MIN_WINDOWS, decidable)):
+            own[rid] = (asg, neutral)
+    if not own:
         return MatchResult("unregistered", ())
 
-    # segments per record
     matches = []
-    for rid in sorted(keep):
-        segs: list[list] = []  # [w_start, w_end, offset]
+    faithful = False
+    for rid, (asg, neutral) in sorted(own.items()):
+        decidable = sum(1 for w in range(nw) if not neutral[w]) or nw
+        segs: list[list] = []  # [w_start, w_end, line]
         sim = 0.0
-        for w, a in enumerate(assign):
-            if a is None or a[0] != rid:
+        for w, a in enumerate(asg):
+            if a is None:
                 continue
+            line = hyp[a[0]][0]
             if not neutral[w]:
-                sim += 1.0 - min(a[2], 128.0) / 128.0
-            if segs and segs[-1][1] == w and abs(segs[-1][2] - a[1]) <= q.period:
+                sim += 1.0 - min(a[1], 128.0) / 128.0
+            if segs and segs[-1][1] == w and segs[-1][2].same(line, *q.span(*q.windows[w]), q.period):
                 segs[-1][1] = w + 1
             else:
-                segs.append([w, w + 1, a[1]])
-        rec_end = int(candidates[rid].times_ms[-1] + _period(np.asarray(candidates[rid].times_ms)))
+                segs.append([w, w + 1, line])
+        rec_end = int(recs[rid].t[-1] + recs[rid].period)
         segments = []
-        for ws, we, off in segs:
+        for ws, we, line in segs:
             qs, qe = q.span(q.windows[ws][0], q.windows[we - 1][1])
-            segments.append(Segment(qs, qe, max(0, qs + off), min(rec_end, max(0, qe + off))))
-        unexplained = []
-        for w, a in enumerate(assign):
-            if neutral[w] and a is None:
-                continue
-            if a is None or a[0] != rid:
+            rs, re_ = line.at(qs), line.at(qe)
+            segments.append(Segment(qs, qe, int(round(min(rec_end, max(0, rs)))),
+                                    int(round(min(rec_end, max(0, re_))))))
+        unexplained: list[AlteredSegment] = []
+        for w, a in enumerate(asg):
+            if a is None and not neutral[w]:
                 s, e = q.span(*q.windows[w])
-                if unexplained and unexplained[-1][1] == s:
-                    unexplained[-1] = (unexplained[-1][0], e)
+                if unexplained and unexplained[-1].query_end_ms == s:
+                    unexplained[-1] = AlteredSegment(unexplained[-1].query_start_ms, e)
                 else:
-                    unexplained.append((s, e))
-        matches.append(RecordMatch(rid, round(min(1.0, sim / decidable), 4), tuple(segments), tuple(unexplained)))
+                    unexplained.append(AlteredSegment(s, e))
+        # replaced regions inside the windows the record's best line explains
+        line, _, v = hyp[best_of[rid]]
+        samples = np.array([i for w, a in enumerate(asg) if a is not None and a[0] == best_of[rid]
+                            for i in range(*q.windows[w])], np.int64)
+        regs = region_edits(q, recs[rid], v, line, samples)
+        altered = sorted(unexplained + regs, key=lambda s: (s.query_start_ms, s.query_end_ms))
+        faithful |= len(segs) == 1 and not altered
+        matches.append(RecordMatch(rid, round(min(1.0, sim / decidable), 4), tuple(segments), tuple(altered)))
     matches.sort(key=lambda m: (-m.similarity, m.record_id))
-
-    # verdict
-    decided = [assign[w] for w in range(nw) if not neutral[w]]
-    if decided and all(a is not None for a in decided):
-        rids = {a[0] for a in decided}
-        offs = [a[1] for a in decided]
-        if len(rids) == 1 and max(offs) - min(offs) <= q.period:
-            return MatchResult("match", tuple(matches))
-    return MatchResult("altered", tuple(matches))
+    return MatchResult("match" if faithful else "altered", tuple(matches))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from ..chain import crypto
 from ..chain.tx import SignedTx
 from ..chain.types import InvalidError, _bytes, _int, _list, _str
-from .fingerprint import ALG, Fingerprint, MediaFacts
+from .fingerprint import ALG, Fingerprint, MediaFacts, thumb_every
 
 KIND = "register_clip"
 VERSION = 1
@@ -88,6 +88,9 @@ class RegisterClip:
             raise InvalidError(f"fingerprint: {exc}") from None
         if fingerprint.variants:
             raise InvalidError("a record's fingerprint carries no query variants")
+        if fingerprint.thumb_step != thumb_every(len(fingerprint.times_ms)):
+            raise InvalidError(f"a record keeps the thumbnail of every {thumb_every(len(fingerprint.times_ms))}"
+                               f"-th sample, not every {fingerprint.thumb_step}-th")
         parent_ids = tuple(_bytes(p, 32, "parent") for p in _list(parents, name="parents", max_len=MAX_PARENTS))
         if len(set(parent_ids)) != len(parent_ids):
             raise InvalidError("parents must not repeat")

@@ -91,8 +91,9 @@ def _match_json(p: ProvenRecord, rm: RecordMatch | None = None, claim: str | Non
         out["segments"] = [{"query_start_s": _seconds(s.query_start_ms), "query_end_s": _seconds(s.query_end_ms),
                             "record_start_s": _seconds(s.record_start_ms), "record_end_s": _seconds(s.record_end_ms)}
                            for s in rm.segments]
-        out["altered_segments"] = [{"query_start_s": _seconds(a), "query_end_s": _seconds(b)}
-                                   for a, b in rm.altered_segments]
+        out["altered_segments"] = [{"query_start_s": _seconds(a.query_start_ms), "query_end_s": _seconds(a.query_end_ms),
+                                    **({"region": dict(zip("xywh", a.region))} if a.region else {})}
+                                   for a in rm.altered_segments]
     return out
 
 

@@ -106,4 +106,4 @@ def test_inserted_foreign_footage_is_altered(seed, cut, ins):
     assert m.record_id == "a" and m.altered_segments
     # the unexplained range covers the inserted part's middle
     mid = (cut + ins / 2) * P
-    assert any(s <= mid <= e for s, e in m.altered_segments)
+    assert any(a.query_start_ms <= mid <= a.query_end_ms and a.region is None for a in m.altered_segments)

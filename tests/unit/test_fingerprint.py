@@ -11,7 +11,8 @@ from provchain.provenance.fingerprint import (
     HASH_BYTES,
     MAX_SAMPLES,
     SAMPLE_PERIOD_MS,
-    VARIANT_BYTES,
+    THUMB_BYTES,
+    VARIANT_ENTRY,
     ClipAnalysis,
     Fingerprint,
     FingerprintError,
@@ -40,7 +41,11 @@ def test_analyze_file_shape(clips):
     assert fp.alg == ALG
     assert fp.times_ms == tuple(range(0, 3000, SAMPLE_PERIOD_MS))
     assert all(len(h) == HASH_BYTES for h in fp.hashes)
-    assert all(len(v) == VARIANT_BYTES for v in fp.variants)
+    n = len(fp.times_ms)
+    assert fp.thumb_step == 1 and all(len(t) == THUMB_BYTES for t in fp.thumbs) and len(fp.thumbs) == n
+    # mirror + 3 centred crops at least; every variant: one hash entry and one thumbnail per sample
+    assert len(fp.variants) >= 4 and fp.variants[0].mirror and fp.variants[0].rect == (0.0, 0.0, 1.0, 1.0)
+    assert all(len(v.hashes) == n * VARIANT_ENTRY and len(v.thumbs) == n * THUMB_BYTES for v in fp.variants)
 
 
 def test_remux_same_frames_hash_and_fingerprint(clips):
@@ -73,9 +78,13 @@ def test_to_obj_roundtrip_and_types(clips):
             assert isinstance(x, (int, str, bytes))
 
     check(obj)
-    assert Fingerprint.from_obj(obj) == fp
+    back = Fingerprint.from_obj(obj)  # variants travel without their thumbnails
+    assert back.hashes == fp.hashes and back.thumbs == fp.thumbs
+    assert [(v.rect, v.mirror, v.crop, v.hashes) for v in back.variants] == \
+        [(tuple(round(x, 4) for x in v.rect), v.mirror, v.crop, v.hashes) for v in fp.variants]
     rec = fp.record_form()
-    assert len(rec.to_obj()) == 3 and rec.variants == ()
+    assert len(rec.to_obj()) == 5 and rec.variants == () and rec.thumb_step == 2
+    assert rec.thumbs == fp.thumbs[::2]
     assert Fingerprint.from_obj(rec.to_obj()) == rec
 
 
@@ -83,16 +92,21 @@ def test_to_obj_roundtrip_and_types(clips):
     "mutate, reason",
     [
         (lambda o: "x", "must be a list"),
-        (lambda o: ["pcv0", o[1], o[2]], "unsupported"),
-        (lambda o: [o[0], [], b""], "no samples"),
-        (lambda o: [o[0], o[1], o[2][:-1]], "bytes, expected"),
-        (lambda o: [o[0], list(reversed(o[1])), o[2]], "strictly increasing"),
-        (lambda o: [o[0], [o[1][0]] + [1.5] + o[1][2:], o[2]], "ints"),
-        (lambda o: [o[0], [True] + o[1][1:], o[2]], "ints"),
-        (lambda o: [o[0], [-1] + o[1][1:], o[2]], "out of range"),
-        (lambda o: [o[0], o[1], "str"], "must be bytes"),
-        (lambda o: [o[0], o[1], o[2], b"\0"], "variants are"),
-        (lambda o: [o[0], list(range(MAX_SAMPLES + 1)), b"\0" * HASH_BYTES * (MAX_SAMPLES + 1)], "maximum"),
+        (lambda o: ["pcv0", *o[1:]], "unsupported"),
+        (lambda o: [o[0], [], b"", 2, b""], "no samples"),
+        (lambda o: [o[0], o[1], o[2][:-1], *o[3:]], "bytes, expected"),
+        (lambda o: [o[0], list(reversed(o[1])), *o[2:]], "strictly increasing"),
+        (lambda o: [o[0], [o[1][0]] + [1.5] + o[1][2:], *o[2:]], "ints"),
+        (lambda o: [o[0], [True] + o[1][1:], *o[2:]], "ints"),
+        (lambda o: [o[0], [-1] + o[1][1:], *o[2:]], "out of range"),
+        (lambda o: [o[0], o[1], "str", *o[3:]], "must be bytes"),
+        (lambda o: [*o[:4], o[4][:-1]], "thumbnails are"),
+        (lambda o: [*o[:3], 0, o[4]], "thumb_step"),
+        (lambda o: [*o, [[[0, 0, 10000, 10000], 1, 10000, b"\0"]]], "variants are"),
+        (lambda o: [*o, [[[0, 0, 10001, 10000], 1, 10000, b""]]], "rect"),
+        (lambda o: [*o, [[[0, 0, 10000, 10000], 2, 10000, b""]]], "mirror"),
+        (lambda o: [*o, [[[0, 0, 10000, 10000], 0, 10000, b""]] * 25], "at most"),
+        (lambda o: [o[0], list(range(MAX_SAMPLES + 1)), b"\0" * HASH_BYTES * (MAX_SAMPLES + 1), 2, b""], "maximum"),
     ],
 )
 def test_from_obj_rejects(clips, mutate, reason):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from provchain.provenance.fingerprint import ALG, Fingerprint, analyze_file
-from provchain.provenance.match import MatchResult, match
+from provchain.provenance.match import AlteredSegment, MatchResult, match
 from tests.corpus import make_source, transform
 
 
@@ -37,6 +37,13 @@ def _q(path):
 def test_faithful_copies_match(world, op, kw):
     d, a, b, u, recs = world
     r = match(_q(transform(a, os.path.join(d, f"A.{op}.mp4"), op, **kw)), recs)
+    if op == "logo" and r.verdict == "altered":  # an overlay may read altered, with its region
+        m = r.matches[0]
+        assert m.record_id == "A" and m.altered_segments
+        for s in m.altered_segments:
+            x, y, w, h = s.region
+            assert x >= 0.5 and y <= 0.1 and x + w >= 0.9, s  # the badge is in the top-right corner
+        return
     assert r.verdict == "match", r
     assert [m.record_id for m in r.matches] == ["A"]
     m = r.matches[0]
@@ -95,7 +102,7 @@ def test_weak_samples_are_neutral_but_black_over_texture_is_not():
     # the query is near-uniform where the record is textured (black frames put in): altered
     rec2 = synth(codes)
     r = match(q, {"r": rec2})
-    assert r.verdict == "altered" and r.matches[0].altered_segments == ((2000, 3000),)
+    assert r.verdict == "altered" and r.matches[0].altered_segments == (AlteredSegment(2000, 3000),)
 
 
 # ---- perceptual index
