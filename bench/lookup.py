@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import numpy as np  # noqa: E402
 
-from provchain.provenance.fingerprint import ALG, HASH_BYTES, QUERY_CROPS, Fingerprint  # noqa: E402
+from provchain.provenance.fingerprint import ALG, HASH_BYTES, QUERY_CROPS, Fingerprint, Variant  # noqa: E402
 from provchain.provenance.pindex import PerceptualIndex  # noqa: E402
 
 CODES_PER_RECORD = 8
@@ -43,18 +43,18 @@ def flip(rng, code: np.ndarray, nbits: int) -> np.ndarray:
 
 
 def make_query(rng, base: np.ndarray | None) -> Fingerprint:
-    hashes, variants = [], []
+    hashes = []
     for i in range(SAMPLES):
         if base is not None:
             c = flip(rng, base[(i // 5) % len(base)], int(rng.integers(8, 41)))
         else:
             c = rng.integers(0, 2**64, 4, dtype=np.uint64)
         hashes.append(c.tobytes() + bytes([128, 200]))
-        v = b"".join(rng.integers(0, 2**64, 4, dtype=np.uint64).tobytes() + bytes([200])
-                     for _ in QUERY_CROPS)
-        variants.append(v)
+    variants = tuple(Variant((0.0, 0.0, 1.0, 1.0), False, c, b"".join(
+        rng.integers(0, 2**64, 4, dtype=np.uint64).tobytes() + bytes([200]) for _ in range(SAMPLES)))
+        for c in QUERY_CROPS)
     assert len(hashes[0]) == HASH_BYTES
-    return Fingerprint(ALG, tuple(range(0, 200 * SAMPLES, 200)), tuple(hashes), tuple(variants))
+    return Fingerprint(ALG, tuple(range(0, 200 * SAMPLES, 200)), tuple(hashes), variants=variants)
 
 
 def run(n: int, n_queries: int, seed: int = 0) -> None:

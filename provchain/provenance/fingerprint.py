@@ -114,7 +114,7 @@ class Fingerprint:
     alg: str
     times_ms: tuple[int, ...]
     hashes: tuple[bytes, ...]
-    thumb_step: int = 1
+    thumb_step: int = 0  # 0: no thumbnails (hash-only fingerprints, e.g. made up by tests and benches)
     thumbs: tuple[bytes, ...] = ()
     variants: tuple[Variant, ...] = ()
 
@@ -129,9 +129,11 @@ class Fingerprint:
 
     def record_form(self) -> "Fingerprint":
         """What a record stores on chain: no variants, thumbnails every thumb_every(n)-th sample."""
-        k = thumb_every(len(self.times_ms))
+        k = thumb_every(len(self.times_ms)) if self.thumb_step else 0
         if self.thumb_step == k and not self.variants:
             return self
+        if not k:
+            return Fingerprint(self.alg, self.times_ms, self.hashes)
         if k % self.thumb_step:
             raise ValueError("thumbnails too sparse for the record form")
         s = k // self.thumb_step
@@ -139,6 +141,8 @@ class Fingerprint:
 
     @classmethod
     def from_obj(cls, obj) -> "Fingerprint":
+        if isinstance(obj, (list, tuple)) and obj and isinstance(obj[0], str) and obj[0] != ALG:
+            raise ValueError(f"unsupported fingerprint algorithm {obj[0]!r} (expected {ALG!r})")
         if not isinstance(obj, (list, tuple)) or len(obj) not in (5, 6):
             raise ValueError("fingerprint must be a list [alg, times_ms, hashes, thumb_step, thumbs(, variants)]")
         alg, times, blob, step, tblob = obj[:5]
@@ -158,9 +162,9 @@ class Fingerprint:
         if len(blob) != n * HASH_BYTES:
             raise ValueError(
                 f"fingerprint hashes are {len(blob)} bytes, expected {n} x {HASH_BYTES} = {n * HASH_BYTES}")
-        if type(step) is not int or not 1 <= step <= MAX_SAMPLES:
-            raise ValueError("fingerprint thumb_step must be a positive int")
-        nt = (n + step - 1) // step
+        if type(step) is not int or not 0 <= step <= MAX_SAMPLES:
+            raise ValueError("fingerprint thumb_step must be an int >= 0 (0: no thumbnails)")
+        nt = (n + step - 1) // step if step else 0
         if len(tblob) != nt * THUMB_BYTES:
             raise ValueError(f"fingerprint thumbnails are {len(tblob)} bytes, expected {nt} x {THUMB_BYTES}")
         prev = -1
@@ -212,7 +216,8 @@ class Fingerprint:
         return a[:, DCT_BYTES:]
 
     def thumb_array(self) -> np.ndarray:
-        """(len(thumbs), 16, 16) uint8 levels 0..15 of samples 0, thumb_step, 2*thumb_step, ..."""
+        """(len(thumbs), 16, 16) uint8 levels 0..15 of samples 0, thumb_step, 2*thumb_step, ...
+        (none when thumb_step is 0)"""
         return unpack_thumbs(b"".join(self.thumbs))
 
     def variant_arrays(self) -> tuple[list[np.ndarray], list[np.ndarray]]:

@@ -88,7 +88,7 @@ class RegisterClip:
             raise InvalidError(f"fingerprint: {exc}") from None
         if fingerprint.variants:
             raise InvalidError("a record's fingerprint carries no query variants")
-        if fingerprint.thumb_step != thumb_every(len(fingerprint.times_ms)):
+        if fingerprint.thumb_step not in (0, thumb_every(len(fingerprint.times_ms))):
             raise InvalidError(f"a record keeps the thumbnail of every {thumb_every(len(fingerprint.times_ms))}"
                                f"-th sample, not every {fingerprint.thumb_step}-th")
         parent_ids = tuple(_bytes(p, 32, "parent") for p in _list(parents, name="parents", max_len=MAX_PARENTS))
