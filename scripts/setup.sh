@@ -30,7 +30,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 : >"$LOG"
 if [ -x .venv/bin/provchain ]; then
-  say "updating provchain and its dependencies in .venv [$EXTRAS] (already installed: about 20 s)"
+  say "updating provchain and its dependencies in .venv [$EXTRAS] (about 20 s when nothing changed, 2-3 minutes when packages are added)"
 else
   say "installing provchain and its dependencies in .venv [$EXTRAS]: PyAV, LevelDB, torch (CPU), c2pa ..."
   say "  (about 2 minutes the first time; pip's output goes to $LOG)"
