@@ -281,6 +281,11 @@ def test_layout_fits_without_sideways_scroll_or_broken_hashes(devnet, browser, w
             assert m["boxes"] == [], f"{path} at {width} px: boxes scroll sideways: {m['boxes']}"
             assert m["broken"] == [], f"{path} at {width} px: hashes split over lines: {m['broken']}"
             assert m["cut"] == [], f"{path} at {width} px: media column cut: {m['cut']}"
+        pg.set_input_files("#file-input", devnet["reg"])  # the verify result (exact hit, proofs checked)
+        expect(pg.locator("#verify-result")).to_contain_text("commit_signatures", timeout=60000)
+        shot(pg, f"layout-{width}-verify-result")
+        m = pg.evaluate(LAYOUT)
+        assert m["doc"][0] <= min(m["doc"][1], width) and m["boxes"] == [] and m["broken"] == [], m
         pg.goto(devnet["url"] + "/")
         assert pg.locator("#records-body td[data-label='Media']").first.is_visible()
     finally:
