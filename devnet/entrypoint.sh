@@ -84,9 +84,9 @@ role_node() {
   i="${1:?usage: node INDEX}"
   home="$DEVNET/node$i"
   wait_for_file "$DEVNET/node0/config/genesis.json" 120
-  wait_for_file "$home/config/node.json" 10
-  port="$(python -c 'import json, sys; print(json.load(open(sys.argv[1]))["rpc_laddr"].rsplit(":", 1)[1])' \
-          "$home/config/node.json")"
+  wait_for_file "$home/config/config.toml" 10
+  port="$(python -c 'import tomllib, sys; print(tomllib.load(open(sys.argv[1], "rb"))["rpc"]["laddr"].rsplit(":", 1)[1])' \
+          "$home/config/config.toml")"
   echo "http://127.0.0.1:$port/health" > "$HEALTH_URL_FILE"
   exec provchain node --home "$home" --log-level "${PROVCHAIN_LOG_LEVEL:-info}"
 }

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 
@@ -19,20 +18,18 @@ def app_factory(kv, genesis):
     raise SystemExit(f"error: unknown app {genesis.app_name!r} in genesis")
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-
-
 def cmd_node(args) -> int:
-    from .consensus.node import ConfigError, StateError, run_node
+    from .consensus.node import ConfigError, Home, StateError, run_node
     from .chain.crypto import KeyFileError
     from .chain.store import StoreError
-    _setup_logging(args.log_level)
+    from .logs import setup_logging
     try:
+        config = Home(args.home).load_config() if Home(args.home).exists() else None
+        setup_logging(args.log_level or (config.log_level if config else "info"),
+                      args.log_format or (config.log_format if config else "text"))
         if args.repair_db:
             return repair_db(args.home)
-        run_node(args.home, app_factory)
+        run_node(args.home, app_factory, config)
     except (ConfigError, KeyFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -131,10 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = subcommand(sub, "node", "run one validator or full node from its home folder",
                    "Run one validator or full node. Its home folder (made by `provchain testnet`) holds\n"
-                   "config/config.json, config/genesis.json, its keys and the LevelDB data; it logs to stderr.")
+                   "config/config.toml (every setting documented in it), config/genesis.json, its keys and\n"
+                   "the LevelDB data; it logs to stderr.")
     s.add_argument("--home", required=True, metavar="DIR", help="the node's home folder")
-    s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
-                   help="how much to log")
+    s.add_argument("--log-level", default=None, choices=["debug", "info", "warning", "error"],
+                   help="how much to log (default: log_level in config.toml, else info)")
+    s.add_argument("--log-format", default=None, choices=["text", "json"],
+                   help="text lines, or one JSON object per line (default: log_format in config.toml, else text)")
     s.add_argument("--repair-db", action="store_true",
                    help="repair a corrupted chain database (LevelDB) and exit; the node is not started")
     s.set_defaults(func=cmd_node)

@@ -1,7 +1,7 @@
 """One validator or full node in one OS process: store, app, mempool, consensus, p2p and RPC.
 
 Home folder layout (like CometBFT's):
-  config/genesis.json  config/node.json  config/priv_validator_key.pem
+  config/genesis.json  config/config.toml (consensus/config.py)  config/priv_validator_key.pem
   data/state.db (LevelDB: blocks, commits, txs, app state)  data/priv_validator_state  data/cs.wal/
 """
 
@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 import signal
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 
 from aiohttp import web
@@ -21,17 +21,15 @@ from ..chain.app import Application
 from ..chain.mempool import Mempool
 from ..chain.store import KV, BlockStore, LevelDBKV, StoreError
 from ..chain.types import Genesis
+from .config import ConfigError, NodeConfig
 from .driver import Driver
+from .metrics import Metrics
 from .p2p import P2P
 from .privval import PrivValidator
 from .rpc import RPCServer
 from .wal import WAL
 
 log = logging.getLogger("provchain.node")
-
-
-class ConfigError(Exception):
-    """A home folder that is missing or malformed."""
 
 
 class StateError(Exception):
@@ -81,39 +79,34 @@ def handshake(store: BlockStore, app: Application, kv: KV, data_dir: Path | str 
     return store_height - app_height
 
 
-@dataclass
-class NodeConfig:
-    moniker: str
-    rpc_laddr: str
-    p2p_laddr: str
-    peers: list[str] = field(default_factory=list)
-    validator: bool = True
-
-    def to_json(self) -> str:
-        return json.dumps(self.__dict__, indent=2)
-
-    @classmethod
-    def load(cls, path: Path) -> "NodeConfig":
-        try:
-            return cls(**json.loads(path.read_text()))
-        except (OSError, ValueError, TypeError) as exc:
-            raise ConfigError(f"cannot read node config {path}: {exc}") from None
-
-
 class Home:
     def __init__(self, root: str | Path):
         self.root = Path(root)
         self.config_dir = self.root / "config"
         self.data_dir = self.root / "data"
         self.genesis = self.config_dir / "genesis.json"
-        self.node_config = self.config_dir / "node.json"
+        self.node_config = self.config_dir / "config.toml"
+        self.legacy_config = self.config_dir / "node.json"  # before config.toml: converted on first start
         self.key = self.config_dir / "priv_validator_key.pem"
         self.db = self.data_dir / "state.db"
         self.privval_state = self.data_dir / "priv_validator_state"
         self.wal = self.data_dir / "cs.wal"
 
     def exists(self) -> bool:
-        return self.genesis.exists() and self.node_config.exists()
+        return self.genesis.exists() and (self.node_config.exists() or self.legacy_config.exists())
+
+    def load_config(self) -> NodeConfig:
+        """config.toml; a home written before it existed has node.json, which is converted once."""
+        if not self.node_config.exists() and self.legacy_config.exists():
+            try:
+                old = json.loads(self.legacy_config.read_text())
+                cfg = NodeConfig(moniker=old["moniker"], rpc_laddr=old["rpc_laddr"], p2p_laddr=old["p2p_laddr"],
+                                 peers=list(old.get("peers", [])), validator=bool(old.get("validator", True)))
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise ConfigError(f"cannot read node config {self.legacy_config}: {exc}") from None
+            self.node_config.write_text(cfg.to_toml())
+            log.warning("converted %s to %s", self.legacy_config, self.node_config)
+        return NodeConfig.load(self.node_config)
 
     def load_genesis(self) -> Genesis:
         try:
@@ -123,12 +116,12 @@ class Home:
 
 
 class Node:
-    def __init__(self, home: str | Path, app_factory):
+    def __init__(self, home: str | Path, app_factory, config: NodeConfig | None = None):
         self.home = Home(home)
         if not self.home.exists():
             raise ConfigError(f"{self.home.root} is not a node home (run `provchain testnet` or `provchain devnet`)")
         self.genesis = self.home.load_genesis()
-        self.config = NodeConfig.load(self.home.node_config)
+        self.config = config or self.home.load_config()
         self.moniker = self.config.moniker
         self.p2p_addr = self.config.p2p_laddr
         key = crypto.PrivateKey.load(self.home.key)
@@ -144,14 +137,21 @@ class Node:
         except StateError:
             self.kv.close()
             raise
-        self.mempool = Mempool(self.app, max_tx_bytes=self.genesis.params.max_tx_bytes)
+        self.mempool = Mempool(self.app, max_txs=self.config.mempool_size,
+                               max_bytes=self.config.mempool_max_txs_bytes,
+                               max_tx_bytes=self.genesis.params.max_tx_bytes)
         self.privval = PrivValidator(key, self.home.privval_state, self.genesis.chain_id) if is_validator else None
         self.p2p = P2P(self.genesis.chain_id, self.node_id, self.config.p2p_laddr, self.config.peers,
                        on_message=self._on_p2p, on_connect=self._on_connect)
-        self.driver = Driver(self.genesis, self.kv, self.app, self.mempool, self.privval, WAL(self.home.wal), self.p2p)
+        # node-local timeouts (liveness only) replace the genesis values for this node's driver
+        local = replace(self.genesis, params=replace(self.genesis.params, **self.config.timeouts))
+        wal = WAL(self.home.wal)
+        self.driver = Driver(local, self.kv, self.app, self.mempool, self.privval, wal, self.p2p)
+        self.metrics = Metrics(self, wal)
         self.rpc = RPCServer(self)
         self._gossip: list[bytes] = []
         self._rpc_runner: web.AppRunner | None = None
+        self._metrics_runner: web.AppRunner | None = None
         self._flush_task = None
 
     def _on_corruption(self, err: StoreError) -> None:
@@ -188,6 +188,11 @@ class Node:
         await self._rpc_runner.setup()
         host, port = self.config.rpc_laddr.rsplit(":", 1)
         await web.TCPSite(self._rpc_runner, host, int(port)).start()
+        if self.config.prometheus:
+            self._metrics_runner = web.AppRunner(self.metrics.web_app(), access_log=None)
+            await self._metrics_runner.setup()
+            host, port = self.config.prometheus_laddr.rsplit(":", 1)
+            await web.TCPSite(self._metrics_runner, host, int(port)).start()
         log.info("node %s up: rpc http://%s p2p %s, height %d", self.moniker, self.config.rpc_laddr,
                  self.config.p2p_laddr, self.driver.store.height())
 
@@ -196,16 +201,18 @@ class Node:
             self._flush_task.cancel()
         if self._rpc_runner:
             await self._rpc_runner.cleanup()
+        if self._metrics_runner:
+            await self._metrics_runner.cleanup()
         await self.driver.stop()
         await self.p2p.stop()
         self.kv.close()
 
 
-def run_node(home: str | Path, app_factory) -> None:
+def run_node(home: str | Path, app_factory, config: NodeConfig | None = None) -> None:
     """Run until SIGINT/SIGTERM, then stop cleanly. A store found corrupted while running stops the node
     and raises its StoreError."""
     async def main():
-        node = Node(home, app_factory)
+        node = Node(home, app_factory, config)
         await node.start()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

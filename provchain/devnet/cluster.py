@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .launcher import node_command, wait_healthy
 from .supervisor import die_with_parent
-from .testnet import ports, write_testnet
+from .testnet import metrics_port, ports, write_testnet
 
 
 def free_base_port(n: int, rng: random.Random | None = None) -> int:
@@ -29,7 +29,7 @@ def free_base_port(n: int, rng: random.Random | None = None) -> int:
         ephemeral_lo = 32768
     for _ in range(200):
         base = rng.randrange(10000, ephemeral_lo - 10 * n - 10, 10)
-        wanted = [p for i in range(n) for p in ports(i, base)]
+        wanted = [p for i in range(n) for p in (*ports(i, base), metrics_port(i, base))]
         socks = []
         try:
             for p in wanted:
@@ -67,6 +67,9 @@ class Cluster:
 
     def url(self, i: int) -> str:
         return f"http://127.0.0.1:{ports(i, self.base_port)[1]}"
+
+    def metrics_url(self, i: int) -> str:
+        return f"http://127.0.0.1:{metrics_port(i, self.base_port)}/metrics"
 
     def start(self, i: int, wait: bool = True) -> None:
         logf = open(self.homes[i] / "node.log", "ab")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from ..chain import crypto
 from ..chain.types import Genesis, Validator, ValidatorSet
-from ..consensus.node import Home, NodeConfig
+from ..consensus.config import NodeConfig
+from ..consensus.node import Home
 from .ca import create_ca
 
 BASE_RPC = 26657
@@ -17,6 +18,11 @@ BASE_P2P = 26656
 def ports(i: int, base_port: int = BASE_P2P) -> tuple[int, int]:
     """(p2p, rpc) for validator i: CometBFT's defaults 26656/26657, shifted by 10 per node."""
     return base_port + 10 * i, base_port + 1 + 10 * i
+
+
+def metrics_port(i: int, base_port: int = BASE_P2P) -> int:
+    """Validator i's Prometheus listener: 26660 for node 0 (CometBFT's default), shifted by 10 per node."""
+    return base_port + 4 + 10 * i
 
 
 def write_testnet(out: str | Path, n: int, chain_id: str = "provchain-devnet", base_port: int = BASE_P2P,
@@ -41,7 +47,8 @@ def write_testnet(out: str | Path, n: int, chain_id: str = "provchain-devnet", b
         peers = [f"{peer_host[j]}:{ports(j, base_port)[0]}" for j in range(n) if j != i]
         bind = listen_host or host
         cfg = NodeConfig(moniker=f"node{i}", rpc_laddr=f"{bind}:{rpc}",
-                         p2p_laddr=f"{peer_host[i] if hostnames else bind}:{p2p}", peers=peers)
-        home.node_config.write_text(cfg.to_json())
+                         p2p_laddr=f"{peer_host[i] if hostnames else bind}:{p2p}", peers=peers,
+                         prometheus_laddr=f"{bind}:{metrics_port(i, base_port)}")
+        home.node_config.write_text(cfg.to_toml())
         homes.append(home.root)
     return homes

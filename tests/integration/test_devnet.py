@@ -10,6 +10,7 @@ import pytest
 from provchain.chain import crypto, light
 from provchain.chain import jsonfmt as jf
 from provchain.chain.tx import SignedTx
+from provchain.devnet.testnet import ports
 
 pytestmark = pytest.mark.slow
 
@@ -95,7 +96,7 @@ def test_bad_input_gets_clear_errors_and_nothing_breaks(cluster):
     assert status == 200 and [r["code"] for r in body["result"]["results"]][0] == 0
     assert body["result"]["results"][1]["code"] != 0 and body["result"]["results"][1]["log"]
     # garbage on the p2p port: raw bytes, then a websocket speaking nonsense
-    p2p_port = int(cluster.homes[0].joinpath("config/node.json").read_text().split('"p2p_laddr": "127.0.0.1:')[1][:5])
+    p2p_port = ports(0, cluster.base_port)[0]
     with socket.create_connection(("127.0.0.1", p2p_port)) as s:
         s.sendall(b"\x00\xff" * 1000 + b"\r\n\r\n")
     h = cluster.height(0)
