@@ -7,21 +7,23 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 
 import pytest
 
 from provchain.chain.crypto import PrivateKey
 from provchain.devnet import ca
 from provchain.devnet.cluster import Cluster
-from provchain.generator.hooks import registered
+from provchain.generator.hooks import Hook, Outbox, registered
 from provchain.provenance import c2pa_sign
 from provchain.provenance.client import NodeClient
 from provchain.provenance.fingerprint import analyze_file
 from tests.integration.test_hooks import frames
-from tests.corpus import remux
+from tests.corpus import remux, transform
 from tests.unit.test_c2pa import write_clip
 from tests.unit.test_verify_schema import validate
 
@@ -186,3 +188,26 @@ def test_generated_clip_carries_a_trusted_manifest_and_verifies(net, creator, tm
     assert c["validation_state"] == "Trusted" and c["chain_check"] == "consistent" and c["record_id"] == reg["record_id"]
     assert c["actions"][0]["software_agent"] == reg["model"]
     assert c["actions"][0]["digital_source_type"] == c2pa_sign.TRAINED
+
+
+REAL = Path(__file__).resolve().parents[1] / "data" / "realfootage"  # camera excerpts, see ATTRIBUTION.md
+
+
+@pytest.mark.parametrize("name", ["box.mp4", "cockatoo.mp4"])
+def test_real_camera_clip_signed_registered_then_remuxed_and_reencoded(net, creator, name, tmp_path):
+    """Real footage through the hook: the manifest is Trusted and names its record; a remux and a
+    half-size re-encode (what an upload service does) lose it and still find the record."""
+    clip = str(tmp_path / name)
+    shutil.copy(REAL / name, clip)
+    hook = Hook(net.url(0), PrivateKey.load(creator), Outbox(tmp_path / "outbox"), "camera-pipeline",
+                key_path=str(creator))
+    reg = hook.register(clip, prompt="", seed=0)
+    assert reg is not None and not reg.existing
+    res = run_verify(net, devnet_anchor(net), clip, remux(clip, str(tmp_path / "remux.mp4")),
+                     transform(clip, str(tmp_path / "half.mp4"), "half"))
+    signed, remuxed, half = res
+    assert signed["verdict"] == "verified" and signed["c2pa"]["validation_state"] == "Trusted"
+    assert signed["c2pa"]["chain_check"] == "consistent" and signed["c2pa"]["record_id"] == reg.record_id
+    for copy in (remuxed, half):
+        assert copy["verdict"] == "match" and copy["verdict_record_id"] == reg.record_id, copy["file"]
+        assert copy["c2pa"]["present"] is False and copy["c2pa"]["manifest_lost"] is True
