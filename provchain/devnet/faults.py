@@ -63,7 +63,6 @@ class Report:
                 f"acknowledged, {self.present_on_all} present on all 4 nodes, {len(self.missing)} missing; "
                 f"{self.tip} blocks, {len(self.forks)} forks; {self.resubmitted} requests re-sent")
 
-
     def details(self) -> str:
         """Tracebacks and ERROR lines from the node logs, what is missing, where the nodes forked."""
         out = []
