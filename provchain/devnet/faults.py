@@ -9,7 +9,7 @@ Meanwhile a seeded schedule injects one fault at a time, each healed before the 
   wal_tail   kill -9 a validator, cut a random number of bytes off its consensus WAL, restart it
   pause2     SIGSTOP two validators (the chain must halt: 2 of 4 is not > 2/3), then SIGCONT both
   pause1     SIGSTOP one validator, then SIGCONT it
-  leveldb    kill -9 a validator, overwrite bytes in the middle of its LevelDB log, run
+  leveldb    kill -9 a validator, overwrite bytes in the middle of its LevelDB log (or a table), run
              `provchain node --repair-db` on it (the operator's fix, docs/operators.md), restart it
 At the end the load stops, every node must reach the same tip, and the campaign checks that every
 acknowledged registration is in every node's chain and that all nodes hold the same block at every
@@ -130,11 +130,14 @@ def _truncate_wal_tail(home: Path, rng: random.Random) -> int:
 
 
 def _damage_leveldb(home: Path, rng: random.Random) -> str:
-    """Overwrite 16 bytes inside a random record of the node's LevelDB log, then repair the database."""
-    logs = [p for p in (home / "data" / "state.db").glob("*.log") if p.stat().st_size > 64]
-    if not logs:
-        return "no LevelDB log to damage"
-    path = rng.choice(logs)
+    """Overwrite 16 bytes at a random place in the node's LevelDB log (or a table file when the log is
+    empty, as it is right after a restart), then repair the database as an operator would."""
+    db = home / "data" / "state.db"
+    files = [p for p in db.glob("*.log") if p.stat().st_size > 64] or \
+        [p for p in db.glob("*.ldb") if p.stat().st_size > 64]
+    if not files:
+        return "nothing to damage yet"
+    path = rng.choice(sorted(files))
     offset = rng.randrange(0, path.stat().st_size - 32)
     with open(path, "r+b") as f:
         f.seek(offset)
