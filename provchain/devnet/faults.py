@@ -36,6 +36,7 @@ from ..provenance.record import MediaInfo, RegisterClip
 from .cluster import Cluster, http_json
 
 CHAIN = "provchain-devnet"
+HEAL_WAIT = 120  # seconds the healed cluster gets to commit a new block at the end
 FAULTS = {"kill9": 4, "wal_tail": 2, "pause2": 2, "pause1": 1, "leveldb": 1}  # weights
 
 
@@ -49,19 +50,23 @@ class Report:
     present_on_all: int = 0       # acknowledged registrations found on every node
     missing: list = field(default_factory=list)  # (node, tx hash) of acknowledged ones not found
     tip: int = 0
+    halted_at: int | None = None  # the height all nodes were stuck at when the faults were over (liveness)
     forks: list = field(default_factory=list)    # heights where nodes hold different blocks
     tracebacks: dict = field(default_factory=dict)  # node -> lines of Python tracebacks in its log
     errors: Counter = field(default_factory=Counter)  # ERROR/CRITICAL log lines by their text, per kind
 
     @property
     def ok(self) -> bool:
-        return self.acknowledged > 0 and self.present_on_all == self.acknowledged and not self.forks
+        return (self.acknowledged > 0 and self.present_on_all == self.acknowledged and not self.forks
+                and self.halted_at is None)
 
     def summary(self) -> str:
         faults = ", ".join(f"{k} {v}" for k, v in sorted(self.faults.items()))
         return (f"seed {self.seed}: {self.seconds:.0f} s of faults ({faults}); {self.acknowledged} registrations "
                 f"acknowledged, {self.present_on_all} present on all 4 nodes, {len(self.missing)} missing; "
-                f"{self.tip} blocks, {len(self.forks)} forks; {self.resubmitted} requests re-sent")
+                f"{self.tip} blocks, {len(self.forks)} forks; {self.resubmitted} requests re-sent"
+                + (f"; HALTED: no commit after height {self.halted_at} for {HEAL_WAIT} s with all 4 nodes up"
+                   if self.halted_at is not None else ""))
 
     def details(self) -> str:
         """Tracebacks and ERROR lines from the node logs, what is missing, where the nodes forked."""
@@ -225,8 +230,14 @@ def run_campaign(root: str | Path, seed: int, seconds: float, submitters: int = 
             if cluster.procs[i] is None:
                 cluster.start(i, wait=False)
         tip = max(cluster.height(i) for i in range(cluster.n) if _up(cluster, i)) + 1
-        for i in range(cluster.n):
-            cluster.wait_height(i, tip, timeout=120)
+        try:
+            for i in range(cluster.n):
+                cluster.wait_height(i, tip, timeout=HEAL_WAIT)
+        except TimeoutError:  # a liveness failure: still check safety on what every node has
+            report.halted_at = tip = min(cluster.height(i) for i in range(cluster.n))
+            states = [cluster.rpc(i, "/consensus_state")[1].get("result", {}).get("round_state", {})
+                      .get("height/round/step") for i in range(cluster.n)]
+            log(f"HALTED at height {tip}: nodes at height/round/step {states}; their WALs are in {cluster.root}")
         report.tip = tip
         for h in range(1, tip + 1):
             if len({cluster.block_hash(i, h) for i in range(cluster.n)}) != 1:

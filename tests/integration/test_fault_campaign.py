@@ -19,4 +19,5 @@ def test_acknowledged_registrations_survive_faults_without_forks(tmp_path):
     assert sum(r.faults.values()) >= 8, r.summary()
     assert r.acknowledged >= 50, f"too little load got through: {r.summary()}\n{replay}"
     assert not r.forks, f"nodes hold different blocks at heights {r.forks[:10]}\n{replay}"
+    assert r.halted_at is None, f"the healed chain stopped committing at height {r.halted_at}\n{replay}"
     assert r.present_on_all == r.acknowledged, f"acknowledged but missing: {r.missing[:10]}\n{replay}"
