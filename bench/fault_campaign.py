@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -35,9 +36,10 @@ def main() -> int:
     print(f"wall time {time.monotonic() - t0:.0f} s; registrations acknowledged per minute of faults: "
           f"{r.acknowledged / a.minutes:.0f}")
     print(r.details())
-    if not a.keep:
-        import shutil
+    if r.ok and not a.keep:
         shutil.rmtree(root, ignore_errors=True)
+    elif not r.ok:
+        print(f"node homes, WALs and logs kept in {root}")
     return 0 if r.ok else 1
 
 
