@@ -88,6 +88,7 @@ class Uploads:
         """Prove the record, then judge it like `verify` does a file: the other records the node offers
         for its proven fingerprint are proven too, so an earlier registrant of the same content is named."""
         from ..provenance.c2pa_read import not_read
+        from ..provenance.c2pa_sign import SETTING
         from ..provenance.client import NodeClient
         from ..provenance.lightclient import prove_record
         from ..provenance.match import evidence_shortfall
@@ -100,9 +101,12 @@ class Uploads:
                                      "to compare it by fingerprint")
         file_sha = bytes.fromhex(sha) if sha else (p.record.file_sha256 if p.record else b"")
         fp = p.record.fingerprint if p.verified and not evidence_shortfall(p.record.fingerprint) else None
+        signed = p.verified and dict(p.record.generator.settings if p.record.generator else ()).get(SETTING) == 1
         out = {**empty_result(name, trust), "content_sha256": sha or (file_sha.hex().upper() or None),
-               "c2pa": not_read("the file was not uploaded (found by its SHA-256), so its C2PA manifest was "
-                                "not read here; the `verify` command reads it")}
+               "c2pa": not_read("the file was not uploaded (found by its SHA-256), so its C2PA manifest was not "
+                                "read here; the `verify` command reads it" + (
+                                    ". The proven record says the registered file, byte-identical to this one, "
+                                    "carries a C2PA manifest signed by its creator" if signed else ""))}
         try:
             others = [q for q in prove_candidates(client, genesis, [], fp) if q.record_id != p.record_id]
         except (KeyError, TypeError, ValueError) as exc:
