@@ -2,6 +2,7 @@
 state disagrees with its blocks: it refuses to start with a one-line error, `--repair-db` brings it back,
 and it block-syncs what it lost from the other three."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -13,6 +14,9 @@ from provchain.chain.encoding import encode
 from provchain.chain.store import LevelDBKV
 from provchain.chain.tx import SignedTx
 
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from leveldb_damage import largest_log, log_records, smash  # noqa: E402
+
 pytestmark = pytest.mark.slow
 
 CHAIN = "provchain-devnet"
@@ -21,19 +25,6 @@ CHAIN = "provchain-devnet"
 def node(home, *extra):
     return subprocess.run([sys.executable, "-m", "provchain", "node", "--home", str(home), *extra],
                           capture_output=True, text=True, timeout=120)
-
-
-def log_records(path):
-    import struct
-    data, pos, out = path.read_bytes(), 0, []
-    while pos + 7 <= len(data):
-        if (pos % 32768) + 7 > 32768:
-            pos += 32768 - pos % 32768
-            continue
-        _, length, _ = struct.unpack("<IHB", data[pos:pos + 7])
-        out.append((pos, length))
-        pos += 7 + length
-    return out
 
 
 def test_corrupted_store_refuses_to_start_then_repair_and_block_sync(cluster):
@@ -47,13 +38,11 @@ def test_corrupted_store_refuses_to_start_then_repair_and_block_sync(cluster):
     cluster.wait_height(1, cluster.height(0))
     cluster.signal(1, signal.SIGKILL)
     db = cluster.homes[1] / "data" / "state.db"
-    log = max(db.glob("*.log"), key=lambda p: p.stat().st_size)
+    log = largest_log(db)
     records = log_records(log)
     assert len(records) >= 4, records
     offset, _ = records[len(records) // 2]  # a block batch in the middle of the log
-    with open(log, "r+b") as f:
-        f.seek(offset + 20)
-        f.write(b"\xde\xad" * 8)
+    smash(log, offset + 20)
 
     r = node(cluster.homes[1])
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr

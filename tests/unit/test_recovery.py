@@ -4,6 +4,9 @@ clear StoreError, at open or on a later read; `--repair-db` keeps the intact pre
 
 from __future__ import annotations
 
+import os
+import sys
+
 import pytest
 
 from provchain.chain import schema
@@ -12,10 +15,12 @@ from provchain.chain.crypto import PrivateKey
 from provchain.chain.encoding import encode
 from provchain.chain.store import BlockStore, LevelDBKV, StoreError
 from provchain.chain.tx import SignedTx
-from provchain.chain.types import PRECOMMIT, Block, Commit, Validator, ValidatorSet, Vote
-from provchain.chain.types import Genesis
+from provchain.chain.types import PRECOMMIT, Block, Commit, Genesis, Validator, ValidatorSet, Vote
 from provchain.consensus.node import StateError, handshake
 from provchain.consensus.repair import repair_store
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from leveldb_damage import largest_log, log_records, smash  # noqa: E402
 
 CHAIN = "handshake-test"
 KEYS = [PrivateKey.from_seed(bytes([0x50 + i]) * 32) for i in range(4)]
@@ -109,30 +114,10 @@ def test_app_ahead_of_the_store_refuses_to_start(kv):
 
 # --- a corrupted database
 
-def log_records(path):
-    """(offset, payload length) of each record in a LevelDB log file (7-byte headers, 32 KiB blocks)."""
-    import struct
-    data, pos, out = path.read_bytes(), 0, []
-    while pos + 7 <= len(data):
-        if (pos % 32768) + 7 > 32768:
-            pos += 32768 - pos % 32768
-            continue
-        _, length, _ = struct.unpack("<IHB", data[pos:pos + 7])
-        out.append((pos, length))
-        pos += 7 + length
-    return out
-
-
-def smash(path, offset, n=16):
-    with open(path, "r+b") as f:
-        f.seek(offset)
-        f.write(b"\xde\xad" * (n // 2))
-
-
 def corrupt_log_at_block(db_dir, height):
     """Overwrite the start of the log record that wrote block `height` (one record per block batch)."""
-    log = next(db_dir.glob("*.log"))
-    offset, length = log_records(log)[height - 1]
+    log = largest_log(db_dir)
+    offset, _ = log_records(log)[height - 1]
     smash(log, offset + 20)
 
 
