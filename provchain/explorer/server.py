@@ -30,7 +30,7 @@ from .uploads import Uploads
 
 HERE = Path(__file__).resolve().parent
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; "
-       "object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+       "media-src 'self' blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
 
 
 async def security_headers(request, response) -> None:

@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -153,9 +154,11 @@ def test_someone_elses_reencode_warns_and_verify_names_the_first_registrant(net,
 
 
 @pytest.mark.browser
-def test_the_explorer_shows_the_later_claim(net, bob, tmp_path):
+def test_the_explorer_shows_the_later_claim_and_an_edited_region(net, bob, tmp_path):
     """Headless Chromium on the explorer's verify page: bob's file (found by its hash in the browser, not
-    uploaded) says whose content it is; his record page lists alice's as registered earlier."""
+    uploaded) says whose content it is; his record page lists alice's as registered earlier; a clip with a
+    region swapped for 2.5 s (one the matcher localises today: this checks the drawing, the accuracy of
+    regions is the swap test's and the bench's business) shows a box over the dropped clip."""
     from tests.browser.test_explorer_browser import ARGS, CHROMIUM, SHOTS, sync_playwright
     from tests.integration.test_explorer_api import start_explorer
     if sync_playwright is None or not os.path.exists(CHROMIUM):
@@ -180,6 +183,28 @@ def test_the_explorer_shows_the_later_claim(net, bob, tmp_path):
             expect(page.locator("#claims-earlier")).to_contain_text(alice_rec["record_id"][:6])
             SHOTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SHOTS / "record-later-claim.png"), full_page=True)
+            frames, fps = net["frames"]["box"]
+            h, w = frames[0].shape[:2]
+            rect = (int(0.55 * w), int(0.2 * h), int(0.25 * w), int(0.25 * h))
+            edited = write(net, "box.swap-long", corpus.replace_region(frames, net["frames"]["cockatoo"][0], rect,
+                                                                       int(1.0 * fps), int(round(2.5 * fps))), fps)
+            page.goto(base + "/verify")
+            page.set_input_files("#file-input", str(edited))
+            expect(page.locator("#verdict-word")).to_have_text("altered", timeout=90_000)
+            box = page.locator("#region-view .region-box:visible").first
+            expect(box).to_be_visible(timeout=15_000)
+            vb, bb = page.locator("#region-video").bounding_box(), box.bounding_box()
+            # the box sits where the swap is: its centre inside the swapped rectangle of the shown frame
+            cx, cy = (bb["x"] + bb["width"] / 2 - vb["x"]) / vb["width"], (bb["y"] + bb["height"] / 2 - vb["y"]) / vb["height"]
+            assert 0.55 <= cx <= 0.80 and 0.20 <= cy <= 0.45, (cx, cy, vb, bb)
+            # the dropped clip itself is shown, paused inside the edited span
+            shown = "() => { const v = document.getElementById('region-video'); " \
+                    "return v.readyState >= 2 && !v.seeking && v.currentTime > 0; }"
+            deadline = time.monotonic() + 15
+            while not page.evaluate(shown) and time.monotonic() < deadline:
+                page.wait_for_timeout(200)
+            assert page.evaluate(shown), "the dropped clip did not show in the browser"
+            page.screenshot(path=str(SHOTS / "verify-altered-region.png"), full_page=True)
             b.close()
         assert errors == [], errors
     finally:

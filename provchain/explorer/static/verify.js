@@ -210,6 +210,9 @@
     video.addEventListener("timeupdate", show);
     video.addEventListener("seeked", show);
     video.addEventListener("loadedmetadata", function () {
+      // up to 640 px wide and 60% of the window high, aspect kept (the boxes are fractions of the frame)
+      const aspect = video.videoWidth / Math.max(1, video.videoHeight);
+      video.style.width = Math.round(Math.min(640, 0.6 * window.innerHeight * aspect)) + "px";
       video.currentTime = (spans[0].query_start_s + spans[0].query_end_s) / 2;
       show();
     });
