@@ -250,6 +250,13 @@ def _check_c2pa(out: dict, proven: list[ProvenRecord], client: NodeClient, genes
         out["c2pa"]["error"] = f"could not look up the record the manifest names: {exc}"
 
 
+def _where(r: dict | None) -> str:
+    """' in the region at x%, y% (w% x h% of the frame)' for a local edit."""
+    if not r:
+        return ""
+    return (f" in the region at {r['x']:.0%}, {r['y']:.0%} of the frame ({r['w']:.0%} x {r['h']:.0%} of it)")
+
+
 def _who(m: dict) -> str:
     return f"at height {m['height']} by creator {m['creator'][:16]}… (record {m['record_id'][:16]}…, {m['block_time']})"
 
@@ -285,8 +292,8 @@ def human_line(res: dict) -> str:
         return f"{f}: verified: byte-identical to {base}{claims}"
     if v == "match":
         return f"{f}: match ({m['similarity']:.0%}): a faithful copy of {base} [{seg}]{claims}"
-    alt = "; ".join(f"{a['query_start_s']:.1f}-{a['query_end_s']:.1f}s" for m2 in res["matches"]
-                    for a in m2["altered_segments"][:4])
+    alt = "; ".join(f"{a['query_start_s']:.1f}-{a['query_end_s']:.1f}s" + _where(a.get("region"))
+                    for m2 in res["matches"] for a in m2["altered_segments"][:4])
     return f"{f}: ALTERED: parts come from {base} [{seg}]; not from it: {alt or 'see matches'}{claims}"
 
 

@@ -139,3 +139,15 @@ def test_one_origin_with_foreign_footage_is_altered_and_its_later_claim_listed()
     assert j["verdict"] == "altered" and j["verdict_record_id"] is None
     assert [(m["record_id"], m["claim"]) for m in j["matches"]] == [(rid(1), "origin"), (rid(3), "later")]
     assert j["matches"][0]["altered_segments"] and j["matches"][0]["segments"]
+
+
+def test_the_human_line_says_where_a_local_edit_is():
+    res = {"file": "x.mp4", "verdict": "altered", "verdict_record_id": None, "origin_record_id": None,
+           "matches": [{"record_id": rid(1), "creator": rid(2), "height": 5, "block_time": "t", "claim": "origin",
+                        "origin_record_id": rid(1), "similarity": 0.6, "parents": [],
+                        "segments": [{"query_start_s": 0.0, "query_end_s": 4.0, "record_start_s": 0.0,
+                                      "record_end_s": 4.0}],
+                        "altered_segments": [{"query_start_s": 1.0, "query_end_s": 2.5,
+                                              "region": {"x": 0.55, "y": 0.2, "w": 0.25, "h": 0.3}}]}]}
+    line = human_line(res)
+    assert "ALTERED" in line and "1.0-2.5s in the region at 55%, 20% of the frame (25% x 30% of it)" in line, line
