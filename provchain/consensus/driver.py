@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections import defaultdict
+from collections import defaultdict, deque
 
 from ..chain.app import Application
 from ..chain.mempool import Mempool
@@ -20,6 +19,7 @@ from ..chain.store import KV, BlockStore
 from ..chain.types import (Block, Commit, DuplicateVoteEvidence, Genesis, InvalidError, Proposal, Vote,
                            tx_hash)
 from . import machine as m
+from .clock import AsyncioClock
 from .privval import DoubleSignError, PrivValidator
 from .proposer import proposer
 from .wal import WAL
@@ -27,15 +27,13 @@ from .wal import WAL
 log = logging.getLogger("provchain.consensus")
 
 EVIDENCE_MAX_AGE = 10_000  # heights
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
+STATUS_EVERY_S = 1.0
 
 
 class Driver:
     def __init__(self, genesis: Genesis, kv: KV, app: Application, mempool: Mempool,
-                 privval: PrivValidator | None, wal: WAL, p2p):
+                 privval: PrivValidator | None, wal: WAL, p2p, clock=None):
+        self.clock = clock or AsyncioClock()
         self.genesis = genesis
         self.chain_id = genesis.chain_id
         self.valset = genesis.validators
@@ -48,7 +46,8 @@ class Driver:
         self.wal = wal
         self.p2p = p2p
         self.machine: m.Machine | None = None
-        self.inbox: asyncio.Queue = asyncio.Queue()
+        self.inbox: deque = deque()
+        self._wakeup: asyncio.Event | None = None
         self.evidence_pool: dict[bytes, DuplicateVoteEvidence] = {}
         self.peer_heights: dict[str, int] = {}
         self._asked: dict[int, float] = {}  # height -> when we last asked a peer for it
@@ -60,10 +59,17 @@ class Driver:
         self.block_listeners: list = []  # callables(block) after each commit
         self._replaying = False
         self._tasks: list[asyncio.Task] = []
-        self._timers: set[asyncio.TimerHandle] = set()
+        self._timers: dict = {}  # TimeoutFired -> its timer handle (and "status" -> the status tick)
+        self._status_last = None
 
     # ------------------------------------------------------------------ start-up
     async def start(self) -> None:
+        self._wakeup = asyncio.Event()
+        self.start_sync()
+        self._tasks = [asyncio.create_task(self._run())]
+
+    def start_sync(self) -> None:
+        """Handshake, WAL replay and the first steps; then inputs arrive through feed/on_message."""
         self._handshake()
         height = self.store.height() + 1
         my_address = self.privval.address if self.privval else None
@@ -88,7 +94,7 @@ class Driver:
             log.info("replayed %d WAL records at height %d", len(logged) - 1, height)
         if pending_build is not None:
             self._execute(pending_build)
-        self._tasks = [asyncio.create_task(self._run()), asyncio.create_task(self._status_loop())]
+        self._schedule_status()
 
     def _handshake(self) -> None:
         """Bring the app to the block store's height by replaying stored blocks (CometBFT's handshake)."""
@@ -107,14 +113,21 @@ class Driver:
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        for t in self._timers:
+        for t in self._timers.values():
             t.cancel()
         self.wal.close()
 
     # ------------------------------------------------------------------ the one routine that owns the machine
     async def _run(self) -> None:
         while True:
-            ev = await self.inbox.get()
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            self.drain()
+
+    def drain(self) -> None:
+        """Process every queued input (and the inputs that processing queues) in order."""
+        while self.inbox:
+            ev = self.inbox.popleft()
             try:
                 self._process(ev)
             except Exception:
@@ -134,14 +147,16 @@ class Driver:
                 self._on_proposal(peer, proposal, block)
 
     def feed(self, ev) -> None:
-        self.inbox.put_nowait(ev)
+        self.inbox.append(ev)
+        if self._wakeup is not None:
+            self._wakeup.set()
 
     # ------------------------------------------------------------------ effects
     def _execute(self, eff) -> None:
         if isinstance(eff, m.ScheduleTimeout):
             ev = m.TimeoutFired(eff.height, eff.round, eff.step)
-            handle = asyncio.get_event_loop().call_later(eff.delay_ms / 1000, self._timeout, ev)
-            self._timers.add(handle)
+            handle = self.clock.call_later(eff.delay_ms / 1000, self._timeout, ev)
+            self._timers[ev] = handle
         elif isinstance(eff, m.BuildBlock):
             self.feed(m.BlockBuilt(eff.height, eff.round, self.build_block(eff.height)))
         elif isinstance(eff, m.SignProposal):
@@ -158,7 +173,7 @@ class Driver:
             log.warning("unknown effect %r", eff)
 
     def _timeout(self, ev) -> None:
-        self._timers = {t for t in self._timers if not t.cancelled() and t.when() > asyncio.get_event_loop().time()}
+        self._timers.pop(ev, None)
         self.feed(ev)
         # a round that timed out may have lost messages: re-send ours and ask a peer that is ahead
         for msg in self._own_msgs:
@@ -184,7 +199,7 @@ class Driver:
 
     def _sign_vote(self, vote: Vote) -> None:
         last_time = self.store.chain_state()[3]
-        ts = max(now_ms(), last_time + 1)
+        ts = max(self.clock.now_ms(), last_time + 1)
         vote = Vote(vote.type, vote.height, vote.round, vote.block_hash, ts, vote.validator_address)
         try:
             signed = self.privval.sign_vote(vote)
@@ -308,7 +323,7 @@ class Driver:
         delay = 0 if behind else self.params.timeout_commit_ms / 1000
         nxt = m.StartHeight(height + 1, commit)
         if delay:
-            asyncio.get_event_loop().call_later(delay, self.feed, nxt)
+            self.clock.call_later(delay, self.feed, nxt)
         else:
             self.feed(nxt)
         self.p2p.broadcast(["status", height])
@@ -374,7 +389,7 @@ class Driver:
             self._ask_for_block(self.machine.height, peer)
 
     def _ask_for_block(self, height: int, peer: str | None = None) -> None:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         if now - self._asked.get(height, 0) < 0.5:
             return
         candidates = [p for p, h in self.peer_heights.items() if h >= height]
@@ -387,7 +402,7 @@ class Driver:
         self.p2p.send(peer, ["get_block", height])
 
     def _serve_block(self, peer: str, height: int) -> None:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         if now - self._served.get((peer, height), 0) < 0.5:
             return
         self._served = {k: t for k, t in self._served.items() if now - t < 5}
@@ -411,16 +426,17 @@ class Driver:
         for msg in self._own_msgs:
             self.p2p.send(peer, msg)
 
-    async def _status_loop(self) -> None:
+    def _schedule_status(self) -> None:
+        self._timers["status"] = self.clock.call_later(STATUS_EVERY_S, self._status_tick)
+
+    def _status_tick(self) -> None:
         """Every second: tell peers our height; if consensus has not moved since last time, re-send our
         messages for this height (a lost precommit would otherwise stall the round: no timeout is
         scheduled until 2/3 of the precommits are seen)."""
-        last = None
-        while True:
-            await asyncio.sleep(1.0)
-            self.p2p.broadcast(["status", self.store.height()])
-            now = (self.machine.height, self.machine.round, self.machine.step_name)
-            if now == last:
-                for msg in self._own_msgs:
-                    self.p2p.broadcast(msg)
-            last = now
+        self._schedule_status()
+        self.p2p.broadcast(["status", self.store.height()])
+        now = (self.machine.height, self.machine.round, self.machine.step_name)
+        if now == self._status_last:
+            for msg in self._own_msgs:
+                self.p2p.broadcast(msg)
+        self._status_last = now

@@ -13,6 +13,7 @@ from pathlib import Path
 from ..chain import crypto
 from ..chain.encoding import decode, encode
 from ..chain.types import PRECOMMIT, PREVOTE, Proposal, Vote
+from .files import OSFiles
 
 STEP_PROPOSAL = 0
 STEP = {PREVOTE: 1, PRECOMMIT: 2}
@@ -23,29 +24,21 @@ class DoubleSignError(Exception):
 
 
 class PrivValidator:
-    def __init__(self, key: crypto.PrivateKey, state_path: str | os.PathLike, chain_id: str):
+    def __init__(self, key: crypto.PrivateKey, state_path: str | os.PathLike, chain_id: str, files=None):
+        self.files = files or OSFiles()
         self.key = key
         self.address = key.address
         self.chain_id = chain_id
         self.path = Path(state_path)
         self.last: tuple[int, int, int] = (0, -1, -1)  # (height, round, step)
         self.last_signed: list | None = None  # the encoded message last signed, to answer repeats
-        if self.path.exists():
-            h, r, s, signed = decode(self.path.read_bytes())
+        raw = self.files.read(self.path)
+        if raw is not None:
+            h, r, s, signed = decode(raw)
             self.last, self.last_signed = (h, r, s), signed
 
     def _persist(self, hrs: tuple[int, int, int], signed: list) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            f.write(encode([*hrs, signed]))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        self.files.write_atomic(self.path, encode([*hrs, signed]))
         self.last, self.last_signed = hrs, signed
 
     def _check(self, hrs: tuple[int, int, int]) -> bool:

@@ -7,6 +7,7 @@ One file per height; files of committed heights are deleted.
 
 from __future__ import annotations
 
+import logging
 import os
 import struct
 import zlib
@@ -15,6 +16,9 @@ from pathlib import Path
 from ..chain.encoding import EncodingError, decode, encode
 from ..chain.types import Block, Commit, InvalidError, Proposal, Vote
 from . import machine as m
+from .files import OSFiles
+
+log = logging.getLogger("provchain.consensus.wal")
 
 _HEADER = struct.Struct(">II")  # length, crc32
 
@@ -53,9 +57,10 @@ def event_from_obj(obj):
 
 
 class WAL:
-    def __init__(self, directory: str | os.PathLike):
+    def __init__(self, directory: str | os.PathLike, files=None):
+        self.files = files or OSFiles()
         self.dir = Path(directory)
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.files.mkdir(self.dir)
         self._file = None
         self._height = None
 
@@ -66,32 +71,36 @@ class WAL:
         """Open the log for `height` (appending if it exists) and delete logs of earlier heights."""
         if self._file:
             self._file.close()
-        for p in self.dir.glob("*.wal"):
-            if p.stem.isdigit() and int(p.stem) < height:
-                p.unlink()
+        for name in self.files.list(self.dir):
+            stem = name[:-4]
+            if name.endswith(".wal") and stem.isdigit() and int(stem) < height:
+                self.files.delete(self.dir / name)
         path = self._path(height)
         self._truncate_torn_tail(path)
-        self._file = open(path, "ab")
+        self._file = self.files.open_append(path)
         self._height = height
 
     def append(self, event, sync: bool = False) -> None:
         payload = encode(event_to_obj(event))
         self._file.write(_HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
-        self._file.flush()
         if sync:
-            os.fsync(self._file.fileno())
+            self._file.sync()
+
+    def sync(self) -> None:
+        if self._file:
+            self._file.sync()
 
     def replay(self, height: int) -> list:
         """The events logged for `height`, in order, up to the first torn or corrupt record."""
-        return [event_from_obj(decode(p)) for p in _records(self._path(height))]
+        return [event_from_obj(decode(p)) for p in _records(self.files.read(self._path(height)))]
 
     def _truncate_torn_tail(self, path: Path) -> None:
-        if not path.exists():
+        data = self.files.read(path)
+        if data is None:
             return
-        good = sum(_HEADER.size + len(p) for p in _records(path))
-        if good != path.stat().st_size:
-            with open(path, "r+b") as f:
-                f.truncate(good)
+        good = sum(_HEADER.size + len(p) for p in _records(data))
+        if good != len(data):
+            self.files.truncate(path, good)
 
     def close(self) -> None:
         if self._file:
@@ -99,10 +108,9 @@ class WAL:
             self._file = None
 
 
-def _records(path: Path):
-    if not path.exists():
+def _records(data: bytes | None):
+    if data is None:
         return
-    data = path.read_bytes()
     pos = 0
     while pos + _HEADER.size <= len(data):
         length, crc = _HEADER.unpack_from(data, pos)
