@@ -20,7 +20,7 @@ from ..chain.types import (Block, Commit, DuplicateVoteEvidence, Genesis, Invali
                            tx_hash)
 from . import machine as m
 from .clock import AsyncioClock
-from .privval import DoubleSignError, PrivValidator
+from .privval import DoubleSignError, PrivValidator, StaleSignRequest
 from .proposer import proposer
 from .wal import WAL
 
@@ -92,9 +92,29 @@ class Driver:
         self._replaying = False
         if logged[1:]:
             log.info("replayed %d WAL records at height %d", len(logged) - 1, height)
+        self._resend_kept(height)
         if pending_build is not None:
             self._execute(pending_build)
         self._schedule_status()
+
+    def _resend_kept(self, height: int) -> None:
+        """After a restart: what the guard signed at this height goes out again (and back into the
+        machine), whatever the WAL kept, so peers and the machine count this validator's votes."""
+        if self.privval is None:
+            return
+        for signed in self.privval.signed_at(height):
+            if isinstance(signed, Vote):
+                msg = ["vote", signed.to_obj()]
+                self.feed(m.VoteReceived(signed))
+            else:
+                block = self._find_block(signed.block_hash)
+                if block is None:
+                    continue
+                msg = ["proposal", signed.to_obj(), block.to_obj()]
+            if msg not in self._own_msgs:
+                self._own_msgs.append(msg)
+        for msg in self._own_msgs:
+            self.p2p.broadcast(msg)
 
     def _handshake(self) -> None:
         """Bring the app to the block store's height by replaying stored blocks (CometBFT's handshake)."""
@@ -188,11 +208,15 @@ class Driver:
             return
         try:
             signed = self.privval.sign_proposal(proposal)
+        except StaleSignRequest as exc:
+            log.info("not signing proposal (state lost in a restart, or catching up): %s", exc)
+            return
         except DoubleSignError as exc:
             log.error("refused to sign proposal: %s", exc)
             return
         msg = ["proposal", signed.to_obj(), block.to_obj()]
-        self._own_msgs.append(msg)
+        if msg not in self._own_msgs:
+            self._own_msgs.append(msg)
         if not self._replaying:
             self.p2p.broadcast(msg)
         self.feed(m.ProposalReceived(signed, block, True))
@@ -203,11 +227,15 @@ class Driver:
         vote = Vote(vote.type, vote.height, vote.round, vote.block_hash, ts, vote.validator_address)
         try:
             signed = self.privval.sign_vote(vote)
+        except StaleSignRequest as exc:
+            log.info("not signing vote (state lost in a restart, or catching up): %s", exc)
+            return
         except DoubleSignError as exc:
             log.error("refused to sign vote: %s", exc)
             return
         msg = ["vote", signed.to_obj()]
-        self._own_msgs.append(msg)
+        if msg not in self._own_msgs:
+            self._own_msgs.append(msg)
         self.p2p.broadcast(msg)
         self.feed(m.VoteReceived(signed))
 

@@ -220,7 +220,7 @@ class SimNet:
             copies = 2
             self.duplicated += 1
         for _ in range(copies):
-            if sc.late and self.rng.random() < sc.late:
+            if (sc.late and self.rng.random() < sc.late) or (dst.index in sc.slow and self.rng.random() < 0.5):
                 delay = self.rng.randint(2000, 6000)
             else:
                 delay = self.rng.randint(sc.min_delay, sc.max_delay)
@@ -450,6 +450,8 @@ class Scenario:
     fault_ms: int = 0  # faults happen in [0, fault_ms); GST is fault_ms
     partitions: int = 0  # random partitions switched during the fault window
     isolate_deciders: float = 0.0  # probability that a node that has just decided is cut off for a while
+    isolate_ms: tuple = (2000, 8000)  # for how long
+    slow: tuple = ()  # validators whose inbound frames are often very late
     power_loss: int = 0  # power-loss events in the fault window
     rack: int = 2  # validators that lose power together
     power_loss_after_decide: float = 0.0  # probability of a rack power loss right after a decision
@@ -487,7 +489,10 @@ def scenario(family: str, seed: int) -> Scenario:
         sc.fault_ms, sc.power_loss = 15_000, r.randint(1, 3)
         sc.power_loss_after_decide = 0.5
         sc.isolate_deciders = 1.0
-        sc.max_delay, sc.late = r.choice([100, 200, 400]), r.choice([0.1, 0.2])
+        sc.max_delay, sc.late = r.choice([100, 200, 400]), r.choice([0.0, 0.1])
+        sc.slow = (r.randrange(4),)
+        sc.isolate_ms = (5000, 15000)
+        sc.fault_ms = 20_000
         sc.heights = 6
     elif family == "withholding":
         sc.withholding = (r.randrange(4),)
@@ -669,7 +674,7 @@ class World:
         if now >= self.gst or node.byzantine:
             return
         if sc.isolate_deciders and self.rng.random() < sc.isolate_deciders:
-            until = min(self.gst, now + self.rng.randint(2000, 8000))
+            until = min(self.gst, now + self.rng.randint(*sc.isolate_ms))
             self._isolated.append((until, node))
             self.faults["isolations"] += 1
         if sc.power_loss_after_decide and self.faults["power_loss"] < sc.power_loss \

@@ -8,7 +8,7 @@ import pytest
 from provchain.chain.crypto import PrivateKey
 from provchain.chain.encoding import decode, sha256
 from provchain.chain.types import NIL, InvalidError, PRECOMMIT, PREVOTE, Proposal, Validator, ValidatorSet, Vote
-from provchain.consensus.privval import STEP, STEP_PROPOSAL, DoubleSignError, PrivValidator
+from provchain.consensus.privval import STEP, STEP_PROPOSAL, DoubleSignError, PrivValidator, StaleSignRequest
 
 CHAIN = "privval-test"
 KEY = PrivateKey.from_seed(b"\x61" * 32)
@@ -97,7 +97,7 @@ def test_progress_through_the_steps(state_path):
         step = STEP_PROPOSAL if isinstance(msg, Proposal) else STEP[msg.type]
         assert pv.last == (msg.height, msg.round, step)
         # the state file already says so (the guard persists before it returns the signature)
-        h, r, s, last_signed = decode(state_path.read_bytes())
+        h, r, s, last_signed, _kept = decode(state_path.read_bytes())
         assert (h, r, s) == pv.last
         assert last_signed == signed.to_obj()
         pv = open_pv(state_path)  # and survives a restart at every step
@@ -118,3 +118,38 @@ def test_no_state_file_until_something_is_signed(state_path):
     pv.sign_vote(vote(PREVOTE, 1, 0))
     assert state_path.exists()
     assert not state_path.with_name(state_path.name + ".tmp").exists()
+
+
+def test_every_message_of_the_height_is_kept_and_returned_after_a_restart(state_path):
+    """A restarted node asks again for the steps it signed before the crash (WAL replay): it gets the same
+    signatures back, so it can re-send them, instead of a refusal that silences it."""
+    pv = open_pv(state_path)
+    first = [_sign(pv, m) for m in (proposal(3, 0, A), vote(PREVOTE, 3, 0, A), vote(PRECOMMIT, 3, 0, A),
+                                      vote(PREVOTE, 3, 1, NIL))]
+    pv = open_pv(state_path)
+    assert pv.signed_at(3) == first
+    assert [_sign(pv, m) for m in (proposal(3, 0, A), vote(PREVOTE, 3, 0, A, ts=9), vote(PRECOMMIT, 3, 0, A),
+                                   vote(PREVOTE, 3, 1, NIL))] == first
+    with pytest.raises(DoubleSignError):
+        pv.sign_vote(vote(PRECOMMIT, 3, 0, NIL))
+    _sign(pv, vote(PREVOTE, 4, 0, B))
+    assert pv.signed_at(3) == [] and len(pv.signed_at(4)) == 1  # only the latest height is kept
+
+
+def test_a_step_never_signed_below_the_last_is_a_stale_request_not_a_conflict(state_path):
+    pv = open_pv(state_path)
+    pv.sign_vote(vote(PRECOMMIT, 5, 2, A))
+    with pytest.raises(StaleSignRequest):
+        pv.sign_vote(vote(PREVOTE, 5, 0, NIL))
+    with pytest.raises(DoubleSignError) as conflict:
+        pv.sign_vote(vote(PRECOMMIT, 5, 2, B))
+    assert not isinstance(conflict.value, StaleSignRequest)
+
+
+def test_state_files_of_the_previous_format_still_load(state_path):
+    from provchain.chain.encoding import encode
+    signed = vote(PREVOTE, 7, 1, A).signed(KEY, CHAIN)
+    state_path.parent.mkdir(parents=True, exist_ok=True)
+    state_path.write_bytes(encode([7, 1, 1, signed.to_obj()]))
+    pv = open_pv(state_path)
+    assert pv.last == (7, 1, 1) and pv.sign_vote(vote(PREVOTE, 7, 1, A, ts=5)) == signed
