@@ -8,6 +8,7 @@ chain or one message kind can never be replayed as another.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -428,6 +429,8 @@ def tx_hash(tx: bytes) -> bytes:
 
 # --- genesis -------------------------------------------------------------------------------------------
 
+MAX_PROPOSER_PERIOD = 100_000
+
 @dataclass(frozen=True)
 class ConsensusParams:
     max_tx_bytes: int = 200 * 1024
@@ -437,7 +440,8 @@ class ConsensusParams:
     timeout_vote_ms: int = 500
     timeout_delta_ms: int = 500  # added per round, so timeouts grow until a round succeeds
     timeout_commit_ms: int = 500  # pause after a decision so late precommits make it into the next block
-    max_clock_drift_ms: int = 10_000
+
+    RETIRED = ("max_clock_drift_ms",)  # accepted in old genesis files, never used: BFT time needs no bound
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
@@ -450,6 +454,20 @@ class Genesis:
     validators: ValidatorSet
     params: ConsensusParams = field(default_factory=ConsensusParams)
     app_name: str = "provenance"
+
+    def __post_init__(self):
+        for name, value in self.params.to_json().items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if "timeout" in name else 1):
+                raise InvalidError(f"consensus param {name} must be a {'non-negative' if 'timeout' in name else 'positive'} integer")
+        # the proposer rotation (consensus/proposer.py) lists one period of sum(power / gcd) slots: powers
+        # without a large common divisor would make it too long to build, and every consensus step fail
+        g = 0
+        for v in self.validators.validators:
+            g = math.gcd(g, v.power)
+        period = sum(v.power // g for v in self.validators.validators)
+        if period > MAX_PROPOSER_PERIOD:
+            raise InvalidError(f"voting powers give a proposer rotation of {period} slots (at most "
+                               f"{MAX_PROPOSER_PERIOD}): choose powers with a larger common divisor")
 
     def to_json(self) -> str:
         from .jsonfmt import rfc3339
@@ -475,7 +493,8 @@ class Genesis:
                          for v in d["validators"])
             for v in vals:
                 Validator.from_obj(v.to_obj())
-            params = ConsensusParams(**{k: int(x) for k, x in d.get("consensus_params", {}).items()})
+            params = ConsensusParams(**{k: int(x) for k, x in d.get("consensus_params", {}).items()
+                                        if k not in ConsensusParams.RETIRED})
             return cls(_str(d["chain_id"], "chain_id", 64), int(d["genesis_time_ms"]), ValidatorSet(vals),
                        params, _str(d.get("app_name", "provenance"), "app_name", 64))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:

@@ -1,10 +1,19 @@
 """Runs the pure consensus machine inside a node: network and timers in, effects out.
 
-One asyncio task owns the machine: every input goes through `self.inbox`, is logged to the WAL, then
-stepped. Effects are carried out here: blocks are built from the mempool, signatures go through the
-double-sign guard, decisions are executed by the app and written with the block and its commit in one
-atomic LevelDB batch. Catch-up and block sync share one path: a peer that is ahead sends the block and
-commit for our height, we check the commit against the validator set and feed it to the machine.
+One routine owns the machine: every input goes through `self.inbox` and `drain` logs it to the WAL (when
+the machine admits it: duplicates and junk are not logged) and steps it. Effects are carried out here:
+blocks are built from the mempool, signatures go through the double-sign guard, decisions are executed by
+the app and written with the block and its commit in one atomic LevelDB batch. Catch-up and block sync
+share one path: a peer that is ahead sends the block and commit for our height, we check the commit
+against the validator set and feed it to the machine.
+
+The rules this file keeps (docs/protocol.md has the why):
+- WAL before the wire: our signed proposals and votes wait in `_outbox` until the WAL records that led to
+  them are fsynced (one fsync per drained batch), so a power loss cannot make us forget a lock we voted on.
+- Gossip: others' votes are relayed to every peer on first receipt; on timeouts we re-send our own
+  messages, the proposal of the round and the prevotes of our valid block's polka.
+- Time and clocks come from `clock`, the network from `p2p`, the disk from the WAL and guard: the
+  simulator in tests/sim replaces all three.
 """
 
 from __future__ import annotations
@@ -16,7 +25,7 @@ from collections import defaultdict, deque
 from ..chain.app import Application
 from ..chain.mempool import Mempool
 from ..chain.store import KV, BlockStore
-from ..chain.types import (Block, Commit, DuplicateVoteEvidence, Genesis, InvalidError, Proposal, Vote,
+from ..chain.types import (NIL, Block, Commit, DuplicateVoteEvidence, Genesis, InvalidError, Proposal, Vote,
                            tx_hash)
 from . import machine as m
 from .clock import AsyncioClock
@@ -26,8 +35,18 @@ from .wal import WAL
 
 log = logging.getLogger("provchain.consensus")
 
-EVIDENCE_MAX_AGE = 10_000  # heights
+EVIDENCE_MAX_AGE = 100  # heights: older evidence is neither pooled nor accepted in a block
+EVIDENCE_POOL_MAX = 1000  # pending evidence items (one per validator and height is kept)
+EVIDENCE_PER_BLOCK = 20
+NEXT_HEIGHT_PROPOSALS = 8  # verified proposals for height + 1 held until our StartHeight
 STATUS_EVERY_S = 1.0
+DECIDE_RETRY_S = 1.0
+
+
+def _height(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**62:
+        raise InvalidError(f"bad height {value!r}")
+    return value
 
 
 class Driver:
@@ -49,10 +68,13 @@ class Driver:
         self.inbox: deque = deque()
         self._wakeup: asyncio.Event | None = None
         self.evidence_pool: dict[bytes, DuplicateVoteEvidence] = {}
+        self._offenders: set[tuple[bytes, int]] = set()  # (validator, height) with pooled evidence
         self.peer_heights: dict[str, int] = {}
         self._asked: dict[int, float] = {}  # height -> when we last asked a peer for it
         self._served: dict[tuple[str, int], float] = {}
         self._own_msgs: list = []  # our signed proposal/votes at the current height, re-sent on timeouts
+        self._outbox: list = []  # our newly signed messages, sent once the WAL is fsynced
+        self._seen: set[bytes] = set()  # signatures of proposals and votes received at this height
         self._next_height_proposals: list = []
         self._built: dict[bytes, Block] = {}  # blocks we built at this height, by hash
         self.tx_waiters: dict[bytes, list[asyncio.Future]] = defaultdict(list)
@@ -64,6 +86,7 @@ class Driver:
 
     # ------------------------------------------------------------------ start-up
     async def start(self) -> None:
+        """Start consuming inputs (messages that arrive earlier are dropped: peers re-send)."""
         self._wakeup = asyncio.Event()
         self.start_sync()
         self._tasks = [asyncio.create_task(self._run())]
@@ -95,6 +118,7 @@ class Driver:
         self._resend_kept(height)
         if pending_build is not None:
             self._execute(pending_build)
+        self._flush()
         self._schedule_status()
 
     def _resend_kept(self, height: int) -> None:
@@ -145,26 +169,51 @@ class Driver:
             self.drain()
 
     def drain(self) -> None:
-        """Process every queued input (and the inputs that processing queues) in order."""
+        """Process every queued input (and the inputs that processing queues) in order, then fsync the
+        WAL and send what we signed."""
         while self.inbox:
             ev = self.inbox.popleft()
             try:
                 self._process(ev)
             except Exception:
                 log.exception("consensus failed to process %s", type(ev).__name__)
+        self._flush()
+
+    def _flush(self) -> None:
+        """WAL before the wire: the records behind our signatures are durable before anyone sees them."""
+        if self._outbox:
+            self.wal.sync()
+            out, self._outbox = self._outbox, []
+            for msg in out:
+                self.p2p.broadcast(msg)
 
     def _process(self, ev) -> None:
         if isinstance(ev, m.StartHeight):
+            if ev.height <= self.machine.height:
+                return
             self.wal.start_height(ev.height)
             self._own_msgs = []
             self._built = {}
-        self.wal.append(ev)
+            self._seen = set()
+        if self.machine.admits(ev):
+            self.wal.append(ev)
         for eff in self.machine.step(ev):
-            self._execute(eff)
+            try:
+                self._execute(eff)
+            except Exception:  # one failed effect must not drop the others of this step
+                log.exception("consensus failed to carry out %s", type(eff).__name__)
         if isinstance(ev, m.StartHeight):
             queued, self._next_height_proposals = self._next_height_proposals, []
             for peer, proposal, block in queued:
-                self._on_proposal(peer, proposal, block)
+                if proposal.height == ev.height:
+                    self._checked(self._on_proposal, peer, proposal, block)
+
+    def _checked(self, handler, peer: str, *args) -> None:
+        """Run a message handler; a bad message is logged as the peer's fault, not raised."""
+        try:
+            handler(peer, *args)
+        except InvalidError as exc:
+            log.warning("rejected message from %s: %s", peer, exc)
 
     def feed(self, ev) -> None:
         self.inbox.append(ev)
@@ -184,7 +233,7 @@ class Driver:
         elif isinstance(eff, m.SignVote):
             self._sign_vote(eff.vote)
         elif isinstance(eff, m.Decide):
-            self._decide(eff.block, eff.commit)
+            self._try_decide(eff.block, eff.commit)
         elif isinstance(eff, m.Evidence):
             self._add_evidence(eff.evidence, gossip=True)
         elif isinstance(eff, m.RequestCatchUp):
@@ -195,11 +244,27 @@ class Driver:
     def _timeout(self, ev) -> None:
         self._timers.pop(ev, None)
         self.feed(ev)
-        # a round that timed out may have lost messages: re-send ours and ask a peer that is ahead
-        for msg in self._own_msgs:
-            self.p2p.broadcast(msg)
+        # a round that timed out may have lost messages: re-gossip and ask a peer that is ahead
+        self._regossip()
         if self.machine and any(h >= self.machine.height for h in self.peer_heights.values()):
             self._ask_for_block(self.machine.height)
+
+    def _regossip(self) -> None:
+        """Re-send our messages of this height, the proposal of the current round and the prevotes of the
+        polka behind our valid block: a peer that missed them (lost, or withheld by a faulty validator
+        that sent its vote to us only) needs them to accept a re-proposal of that block."""
+        for msg in self._own_msgs:
+            self.p2p.broadcast(msg)
+        mc = self.machine
+        if mc is None:
+            return
+        first = mc.proposal()
+        if first is not None and first[0].proposer_address != mc.address:
+            self.p2p.broadcast(["proposal", first[0].to_obj(), first[1].to_obj()])
+        if mc.valid_block is not None:
+            for vote in mc.votes.prevotes(mc.valid_round).votes_for(mc.valid_block.hash):
+                if vote.validator_address != mc.address:
+                    self.p2p.broadcast(["vote", vote.to_obj()])
 
     def _sign_proposal(self, proposal: Proposal, block: Block | None) -> None:
         block = block or self._find_block(proposal.block_hash)
@@ -218,12 +283,18 @@ class Driver:
         if msg not in self._own_msgs:
             self._own_msgs.append(msg)
         if not self._replaying:
-            self.p2p.broadcast(msg)
+            self._outbox.append(msg)
+        self._seen.add(signed.signature)
         self.feed(m.ProposalReceived(signed, block, True))
 
     def _sign_vote(self, vote: Vote) -> None:
-        last_time = self.store.chain_state()[3]
-        ts = max(self.clock.now_ms(), last_time + 1)
+        # BFT time: a vote is later than the last block, and a vote for a block later than that block, so
+        # the median of any commit's timestamps (the next block's time) is after the block it commits
+        floor = self.store.chain_state()[3]
+        block = self.machine.block(vote.block_hash) if vote.block_hash != NIL else None
+        if block is not None:
+            floor = max(floor, block.header.time_ms)
+        ts = max(self.clock.now_ms(), floor + 1)
         vote = Vote(vote.type, vote.height, vote.round, vote.block_hash, ts, vote.validator_address)
         try:
             signed = self.privval.sign_vote(vote)
@@ -236,7 +307,8 @@ class Driver:
         msg = ["vote", signed.to_obj()]
         if msg not in self._own_msgs:
             self._own_msgs.append(msg)
-        self.p2p.broadcast(msg)
+        self._outbox.append(msg)
+        self._seen.add(signed.signature)
         self.feed(m.VoteReceived(signed))
 
     # ------------------------------------------------------------------ blocks
@@ -247,7 +319,9 @@ class Driver:
         time_ms = self.genesis.genesis_time_ms if height == 1 else last_commit.median_time(self.valset)
         overhead = 64 * 1024
         txs = self.mempool.reap(self.params.max_block_bytes - overhead, self.params.max_block_txs)
-        evidence = [e for e in self.evidence_pool.values() if self._evidence_problem(e, height) is None][:20]
+        # pooled evidence was verified when it entered the pool: only its height and novelty are rechecked
+        evidence = [e for e in self.evidence_pool.values()
+                    if self._evidence_window_problem(e, height) is None][:EVIDENCE_PER_BLOCK]
         block = Block.make(dict(chain_id=self.chain_id, height=height, time_ms=time_ms, last_block_hash=last_hash,
                                 validators_hash=self.valset.hash(), app_hash=app_hash,
                                 proposer_address=self.privval.address), txs, evidence, last_commit)
@@ -283,6 +357,8 @@ class Driver:
             return "proposer is not a validator"
         if len(block.txs) > self.params.max_block_txs or len(block.encode()) > self.params.max_block_bytes:
             return "block exceeds the size limits"
+        if len(block.evidence) > EVIDENCE_PER_BLOCK:
+            return f"more than {EVIDENCE_PER_BLOCK} evidence items"
         if block.last_commit is not None:
             try:
                 block.last_commit.verify(self.chain_id, self.valset, h, last_hash, cache=self.app.sig_cache)
@@ -291,6 +367,8 @@ class Driver:
         expected_time = self.genesis.genesis_time_ms if hdr.height == 1 else block.last_commit.median_time(self.valset)
         if hdr.time_ms != expected_time:
             return "block time is not the weighted median of the last commit's timestamps"
+        if hdr.height > 1 and hdr.time_ms <= self.store.chain_state()[3]:
+            return "block time is not after the previous block's time"
         for ev in block.evidence:
             problem = self._evidence_problem(ev, hdr.height)
             if problem:
@@ -300,10 +378,16 @@ class Driver:
         return self.app.process_proposal(block)
 
     def _evidence_problem(self, ev: DuplicateVoteEvidence, height: int) -> str | None:
+        problem = self._evidence_window_problem(ev, height)
+        if problem or ev.hash() in self.evidence_pool:
+            return problem  # pooled evidence was verified on admission
         try:
             ev.verify(self.chain_id, self.valset)
         except InvalidError as exc:
             return str(exc)
+        return None
+
+    def _evidence_window_problem(self, ev: DuplicateVoteEvidence, height: int) -> str | None:
         if ev.vote_a.height >= height or ev.vote_a.height < height - EVIDENCE_MAX_AGE:
             return "evidence height out of range"
         if self.store.has_evidence(ev.hash()):
@@ -311,8 +395,15 @@ class Driver:
         return None
 
     def _add_evidence(self, ev: DuplicateVoteEvidence, gossip: bool) -> None:
+        """Pool evidence after verifying it once: one item per (validator, height), EVIDENCE_MAX_AGE
+        heights back at most, EVIDENCE_POOL_MAX items in all."""
         key = ev.hash()
         if key in self.evidence_pool or self.store.has_evidence(key):
+            return
+        offender = (ev.vote_a.validator_address, ev.vote_a.height)
+        if offender in self._offenders or len(self.evidence_pool) >= EVIDENCE_POOL_MAX:
+            return
+        if self._evidence_window_problem(ev, self.store.height() + 1):
             return
         try:
             ev.verify(self.chain_id, self.valset)
@@ -322,8 +413,23 @@ class Driver:
         log.warning("double signing by validator %s at height %d", ev.vote_a.validator_address.hex(),
                     ev.vote_a.height)
         self.evidence_pool[key] = ev
+        self._offenders.add(offender)
         if gossip:
             self.p2p.broadcast(["evidence", ev.to_obj()])
+
+    def _prune_evidence(self, height: int) -> None:
+        floor = height + 1 - EVIDENCE_MAX_AGE
+        self.evidence_pool = {k: e for k, e in self.evidence_pool.items() if e.vote_a.height >= floor}
+        self._offenders = {o for o in self._offenders if o[1] >= floor}
+
+    def _try_decide(self, block: Block, commit: Commit) -> None:
+        """Execute a decision; if that fails (disk full, an app error) try again later rather than sit in
+        the commit step forever."""
+        try:
+            self._decide(block, commit)
+        except Exception:
+            log.exception("committing block %d failed; retrying in %.0f s", block.header.height, DECIDE_RETRY_S)
+            self.clock.call_later(DECIDE_RETRY_S, self._try_decide, block, commit)
 
     def _decide(self, block: Block, commit: Commit) -> None:
         height = block.header.height
@@ -337,6 +443,7 @@ class Driver:
         self.mempool.update(list(block.txs))
         for ev in block.evidence:
             self.evidence_pool.pop(ev.hash(), None)
+        self._prune_evidence(height)
         log.info("committed block %d (%d txs) %s", height, len(block.txs), block.hash.hex()[:12])
         for i, (tx, res) in enumerate(zip(block.txs, results)):
             for fut in self.tx_waiters.pop(tx_hash(tx), []):
@@ -359,10 +466,14 @@ class Driver:
     # ------------------------------------------------------------------ network in
     def on_message(self, peer: str, msg: list) -> None:
         """Handle one decoded frame from a peer; malformed content is logged and dropped."""
+        if self.machine is None:
+            return  # not started yet: peers re-send what matters for the height we will be at
         kind = msg[0]
         try:
             if kind == "proposal":
-                self._on_proposal(peer, Proposal.from_obj(msg[1]), Block.from_obj(msg[2]))
+                proposal = Proposal.from_obj(msg[1])
+                if proposal.signature not in self._seen:  # a copy: skip before parsing the block
+                    self._on_proposal(peer, proposal, Block.from_obj(msg[2]))
             elif kind == "vote":
                 self._on_vote(peer, Vote.from_obj(msg[1]))
             elif kind == "txs":
@@ -370,9 +481,9 @@ class Driver:
                     if isinstance(tx, bytes):
                         self.mempool.add(tx)
             elif kind == "status":
-                self._on_status(peer, int(msg[1]))
+                self._on_status(peer, _height(msg[1]))
             elif kind == "get_block":
-                self._serve_block(peer, int(msg[1]))
+                self._serve_block(peer, _height(msg[1]))
             elif kind == "block":
                 self._on_block(Block.from_obj(msg[1]), Commit.from_obj(msg[2]))
             elif kind == "evidence":
@@ -385,31 +496,55 @@ class Driver:
     def _on_proposal(self, peer: str, proposal: Proposal, block: Block) -> None:
         height = self.machine.height
         if proposal.height == height + 1:
-            if len(self._next_height_proposals) < 8:
-                self._next_height_proposals.append((peer, proposal, block))
+            self._hold_next_height(peer, proposal, block)
             return
         if proposal.height != height or self.store.height() >= height:
             return  # another height, or one we already committed
-        proposal.verify(self.chain_id, self.valset)
-        if block.hash != proposal.block_hash:
-            raise InvalidError("proposal's block does not match its hash")
-        if proposal.proposer_address != proposer(self.valset, proposal.height, proposal.round):
-            raise InvalidError("proposal from the wrong proposer for this round")
+        self._check_proposal(proposal, block)
+        self._seen.add(proposal.signature)
         # a re-proposed block (valid round) keeps the header of the validator that built it
         problem = self.block_problem(block)
         if problem:
             log.warning("invalid block proposed at %d/%d: %s", proposal.height, proposal.round, problem)
         self.feed(m.ProposalReceived(proposal, block, problem is None))
 
+    def _check_proposal(self, proposal: Proposal, block: Block) -> None:
+        proposal.verify(self.chain_id, self.valset)
+        if block.hash != proposal.block_hash:
+            raise InvalidError("proposal's block does not match its hash")
+        if proposal.proposer_address != proposer(self.valset, proposal.height, proposal.round):
+            raise InvalidError("proposal from the wrong proposer for this round")
+
+    def _hold_next_height(self, peer: str, proposal: Proposal, block: Block) -> None:
+        """Hold a verified proposal for height + 1 until we start it (its validity needs our decision).
+        At most NEXT_HEIGHT_PROPOSALS; when full, a lower round replaces the highest held."""
+        held = self._next_height_proposals
+        if any(p.signature == proposal.signature for _, p, _ in held):
+            return
+        worst = max(range(len(held)), key=lambda i: held[i][1].round, default=None)
+        if len(held) >= NEXT_HEIGHT_PROPOSALS and held[worst][1].round <= proposal.round:
+            return
+        self._check_proposal(proposal, block)
+        if len(held) >= NEXT_HEIGHT_PROPOSALS:
+            del held[worst]
+        held.append((peer, proposal, block))
+
     def _on_vote(self, peer: str, vote: Vote) -> None:
         height = self.machine.height
         if vote.height < height:
             self._serve_block(peer, vote.height)  # the peer is behind: help it
             return
+        if vote.signature in self._seen:
+            return
         if vote.height > height + 1:
             self._ask_for_block(height)
         vote.verify(self.chain_id, self.valset)
-        self.feed(m.VoteReceived(vote))
+        self._seen.add(vote.signature)
+        ev = m.VoteReceived(vote)
+        if vote.height == height and self.machine.admits(ev):
+            # gossip: a vote one peer got (maybe the only one its validator sent) reaches everyone
+            self.p2p.broadcast(["vote", vote.to_obj()], exclude=peer)
+        self.feed(ev)
 
     def _on_status(self, peer: str, height: int) -> None:
         self.peer_heights[peer] = height

@@ -17,7 +17,8 @@ by per-round flags.
 
 Line numbers in comments (L22, L28, ...) refer to Algorithm 1 of the paper.
 
-What the driver must do beyond carrying out the effects (tests/sim/simnet.py's SimNode is a working model):
+What the driver must do beyond carrying out the effects (consensus/driver.py does it; tests/sim/harness.py
+runs it under simulated faults):
 - Feed its own signed proposal and votes back (ProposalReceived(signed, block, True), VoteReceived): the
   machine counts its own votes only when they come back.
 - Hold proposals for later heights and feed them after StartHeight of their height: their `valid` needs
@@ -186,6 +187,47 @@ class Machine:
         """The current step: "new_height", "propose", "prevote", "precommit" or "commit"."""
         return self._step
 
+    def admits(self, event) -> bool:
+        """Whether `event` can change the consensus state. The driver logs only these to the WAL, so
+        duplicates and junk (votes above the caps, proposals from the wrong proposer, other heights)
+        cannot grow it. Stepping an event that is not admitted changes no state that a replay needs (it
+        may still yield evidence or a catch-up request)."""
+        if isinstance(event, VoteReceived):
+            v = event.vote
+            addr = v.validator_address
+            if addr not in self.valset.by_address or v.type not in (PREVOTE, PRECOMMIT) or v.round < 0:
+                return False
+            if v.height == self.height + 1:
+                key = (v.type, v.round, addr, v.block_hash)
+                return key not in self._next_votes and \
+                    self._next_count.get(addr, 0) < NEXT_HEIGHT_VOTES_PER_VALIDATOR
+            if v.height != self.height or self._step in (NEW_HEIGHT, COMMIT):
+                return False
+            if not self._round_admissible(addr, v.round):
+                return False
+            vs = self.votes.existing(v.round, v.type)
+            return vs is None or vs.admits(v, self._keeps(v))
+        if isinstance(event, ProposalReceived):
+            p, block = event.proposal, event.block
+            if p.height != self.height or self._step in (NEW_HEIGHT, COMMIT):
+                return False
+            if block.hash != p.block_hash or not -1 <= p.pol_round < p.round:
+                return False
+            if p.proposer_address != proposer(self.valset, self.height, p.round) \
+                    or not self._round_admissible(p.proposer_address, p.round):
+                return False
+            entry = self._proposals.get(p.round, {})
+            known = entry.get(p.block_hash)
+            if known is not None:
+                return event.valid and not known[2]
+            return len(entry) < PROPOSALS_PER_ROUND
+        return True  # StartHeight, timeouts, built blocks, commits: few, and always logged
+
+    def block(self, block_hash: bytes) -> Block | None:
+        """A block proposed at this height (valid or not), by hash."""
+        known = self._blocks.get(block_hash)
+        return None if known is None else known[0]
+
     def step(self, event) -> list:
         """Apply one event; return the effects for the driver to carry out, in order."""
         return self.apply(event)
@@ -279,7 +321,7 @@ class Machine:
     def _add_vote(self, vote: Vote) -> None:
         if not self._admit_round(vote.validator_address, vote.round):
             return
-        result = self.votes.add(vote)
+        result = self.votes.add(vote, self._keeps(vote))
         if isinstance(result, Conflict):
             self._out.append(Evidence(result.evidence))
 
@@ -466,6 +508,17 @@ class Machine:
         return self.locked_block is not None and self.locked_block.hash == block.hash
 
     # -- bounds and catch-up -----------------------------------------------------------------------------
+
+    def _keeps(self, vote: Vote) -> bool:
+        """Votes that count even above the per-validator cap: nil, and blocks with a known proposal."""
+        return vote.block_hash == NIL or vote.block_hash in self._blocks
+
+    def _round_admissible(self, address: bytes, round: int) -> bool:
+        """What _admit_round would answer, without recording anything."""
+        if round <= self.round + 1:
+            return True
+        rounds = self._future_rounds.get(address, set())
+        return round in rounds or len({x for x in rounds if x > self.round + 1}) < FUTURE_ROUNDS_PER_VALIDATOR
 
     def _admit_round(self, address: bytes, round: int) -> bool:
         """Rounds above round + 1 are speculative: each validator may occupy only a few of them."""

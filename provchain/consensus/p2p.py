@@ -2,8 +2,8 @@
 
 Each node dials every peer it knows and sends only on the connections it dialled; it receives on the
 connections others dialled to it. So each pair of nodes has two one-way links, each with a reconnect
-loop and a bounded send queue (when a peer is slow, old gossip is dropped: consensus re-gossips on
-timeouts, so loss costs time, never safety). The first frame on a link is a hello naming the chain and
+loop and a send queue bounded in frames and in bytes (when a peer is slow, old gossip is dropped:
+consensus re-gossips on timeouts, so loss costs time, never safety). The first frame on a link is a hello naming the chain and
 the sender; a link for another chain is refused; malformed frames are counted and logged, and a peer
 that keeps sending them is cut off.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 
 import aiohttp
 from aiohttp import web
@@ -24,14 +25,17 @@ log = logging.getLogger("provchain.p2p")
 
 MAX_FRAME = 8 * 1024 * 1024
 MAX_BAD_FRAMES = 20
-SEND_QUEUE = 10_000
+SEND_QUEUE = 10_000  # frames
+SEND_QUEUE_BYTES = 32 * 1024 * 1024  # per peer: a few blocks of the largest size
 
 
 class Peer:
     def __init__(self, addr: str):
         self.addr = addr  # host:port it listens on
         self.node_id: bytes | None = None
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue(SEND_QUEUE)
+        self.queue: deque[bytes] = deque()
+        self.queued_bytes = 0
+        self.ready = asyncio.Event()
         self.connected_out = False
         self.connected_in = False
         self.since = 0.0
@@ -72,10 +76,11 @@ class P2P:
             await self._runner.cleanup()
 
     # --- sending
-    def broadcast(self, obj) -> None:
+    def broadcast(self, obj, exclude: str | None = None) -> None:
         frame = encode(obj)
         for peer in self.peers.values():
-            self._enqueue(peer, frame)
+            if peer.addr != exclude:
+                self._enqueue(peer, frame)
 
     def send(self, peer_addr: str, obj) -> None:
         peer = self.peers.get(peer_addr)
@@ -86,11 +91,21 @@ class P2P:
     def _enqueue(peer: Peer, frame: bytes) -> None:
         if not peer.connected_out:
             return  # on reconnect, consensus re-sends what matters for the current height
-        try:
-            peer.queue.put_nowait(frame)
-        except asyncio.QueueFull:
-            peer.queue.get_nowait()
-            peer.queue.put_nowait(frame)
+        q = peer.queue
+        while q and (len(q) >= SEND_QUEUE or peer.queued_bytes + len(frame) > SEND_QUEUE_BYTES):
+            peer.queued_bytes -= len(q.popleft())  # the oldest gossip goes first
+        q.append(frame)
+        peer.queued_bytes += len(frame)
+        peer.ready.set()
+
+    @staticmethod
+    async def _next_frame(peer: Peer) -> bytes:
+        while not peer.queue:
+            peer.ready.clear()
+            await peer.ready.wait()
+        frame = peer.queue.popleft()
+        peer.queued_bytes -= len(frame)
+        return frame
 
     async def _dial_loop(self, peer: Peer) -> None:
         backoff = 0.1
@@ -106,7 +121,7 @@ class P2P:
                     if self.on_connect:
                         self.on_connect(peer.addr)
                     while True:
-                        frame = await peer.queue.get()
+                        frame = await self._next_frame(peer)
                         await ws.send_bytes(frame)
             except asyncio.CancelledError:
                 raise
@@ -115,8 +130,8 @@ class P2P:
                     log.info("lost link to %s: %s", peer.addr, exc.__class__.__name__)
             finally:
                 peer.connected_out = False
-                while not peer.queue.empty():
-                    peer.queue.get_nowait()
+                peer.queue.clear()
+                peer.queued_bytes = 0
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 2.0)
 

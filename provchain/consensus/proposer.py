@@ -16,9 +16,8 @@ from __future__ import annotations
 from functools import lru_cache
 from math import gcd
 
+from ..chain.types import MAX_PROPOSER_PERIOD as MAX_PERIOD
 from ..chain.types import InvalidError, ValidatorSet
-
-MAX_PERIOD = 100_000
 
 
 @lru_cache(maxsize=32)

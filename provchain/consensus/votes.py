@@ -28,8 +28,10 @@ class VoteSet:
     Counting follows Algorithm 1, where a rule needs "2f + 1 PREVOTE(h, r, id(v))" messages from distinct
     validators: the power for a block is the power of the distinct validators that voted for it. A
     validator's first vote is its counted vote (`get`, `total_power`, `has_two_thirds_any`); a later,
-    conflicting vote is reported as evidence *and* also counts for the block it names (at most
-    MAX_BLOCKS_PER_VALIDATOR blocks per validator, to bound memory). Counting it matters for liveness: an
+    conflicting vote is reported as evidence *and* also counts for the block it names. To bound memory a
+    validator's votes for blocks nobody proposed are capped at MAX_BLOCKS_PER_VALIDATOR, but a vote the
+    caller marks `keep` (nil, or a block with a known proposal) always counts: junk votes for random
+    hashes cannot push out a validator's real vote (that would re-create the split view below). Counting it matters for liveness: an
     equivocator sends one vote to half the network and another to the rest; if each node kept only the
     first it saw, nodes would disagree forever on whether a polka exists (the simulation found rounds
     that never ended). It cannot hurt safety: two blocks can both pass 2/3 only if validators with more
@@ -52,10 +54,18 @@ class VoteSet:
         self._sum = 0
         self._maj23: bytes | None = None
 
-    def add(self, vote: Vote):
+    def admits(self, vote: Vote, keep: bool = False) -> bool:
+        """Whether `add` would count this vote (a new vote, within the cap unless kept)."""
+        mine = self._blocks_of.get(vote.validator_address)
+        if mine is None:
+            return True
+        return vote.block_hash not in mine and (keep or len(mine) < self.MAX_BLOCKS_PER_VALIDATOR)
+
+    def add(self, vote: Vote, keep: bool = False):
         """Count a vote. Returns "added", "duplicate" or Conflict(evidence).
 
         The same conflicting vote seen again is a "duplicate": each equivocation is reported once.
+        `keep`: count it even above the per-validator cap (nil, or a block with a known proposal).
         """
         if (vote.height, vote.round, vote.type) != (self.height, self.round, self.type):
             raise InvalidError("vote does not belong to this vote set")
@@ -72,7 +82,7 @@ class VoteSet:
         if vote.block_hash in mine:
             return DUPLICATE
         first = self._votes[vote.validator_address]
-        if len(mine) < self.MAX_BLOCKS_PER_VALIDATOR:
+        if keep or len(mine) < self.MAX_BLOCKS_PER_VALIDATOR:
             mine[vote.block_hash] = vote
             self._count(vote, validator.power)
         return Conflict(DuplicateVoteEvidence.of(first, vote))
@@ -140,11 +150,14 @@ class HeightVoteSet:
     def votes(self, round: int, type: int) -> VoteSet:
         return self.prevotes(round) if type == PREVOTE else self.precommits(round)
 
-    def add(self, vote: Vote):
+    def existing(self, round: int, type: int) -> VoteSet | None:
+        return (self._prevotes if type == PREVOTE else self._precommits).get(round)
+
+    def add(self, vote: Vote, keep: bool = False):
         """Count a vote of this height. Returns what VoteSet.add returns."""
         if vote.height != self.height:
             raise InvalidError("vote is for another height")
-        result = self.votes(vote.round, vote.type).add(vote)
+        result = self.votes(vote.round, vote.type).add(vote, keep)
         if result == ADDED:
             self.note_sender(vote.round, vote.validator_address)
         return result

@@ -1,8 +1,13 @@
 """The consensus write-ahead log: every input to the state machine is appended before it is processed.
 
 On restart the node replays the current height's records through a fresh machine and ends up in the
-state it crashed in. Records are length + CRC32 framed; a torn tail from a crash mid-write is cut off.
-One file per height; files of committed heights are deleted.
+state it crashed in. Records are length + CRC32 framed; a torn tail from a crash mid-write is cut off
+(logged at INFO); a damaged record with data after it is corruption, cut off with an ERROR that says how
+much was lost. One file per height; files of committed heights are deleted. An identical record is
+appended once per height (a peer re-sending a message cannot grow the log).
+
+Durability is the caller's: `append` writes through to the OS, `sync` fsyncs. The driver syncs before
+any message it signed leaves the node (docs/protocol.md, "WAL before the wire").
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import struct
 import zlib
 from pathlib import Path
 
-from ..chain.encoding import EncodingError, decode, encode
+from ..chain.encoding import EncodingError, decode, encode, sha256
 from ..chain.types import Block, Commit, InvalidError, Proposal, Vote
 from . import machine as m
 from .files import OSFiles
@@ -63,6 +68,7 @@ class WAL:
         self.files.mkdir(self.dir)
         self._file = None
         self._height = None
+        self._digests: set[bytes] = set()  # records of the open height
 
     def _path(self, height: int) -> Path:
         return self.dir / f"{height:012d}.wal"
@@ -77,14 +83,21 @@ class WAL:
                 self.files.delete(self.dir / name)
         path = self._path(height)
         self._truncate_torn_tail(path)
+        self._digests = {sha256(p) for p in _records(self.files.read(path))}
         self._file = self.files.open_append(path)
         self._height = height
 
-    def append(self, event, sync: bool = False) -> None:
+    def append(self, event, sync: bool = False) -> bool:
+        """Append a record (once: False when this height already has it)."""
         payload = encode(event_to_obj(event))
+        digest = sha256(payload)
+        if digest in self._digests:
+            return False
+        self._digests.add(digest)
         self._file.write(_HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
         if sync:
             self._file.sync()
+        return True
 
     def sync(self) -> None:
         if self._file:
@@ -98,9 +111,19 @@ class WAL:
         data = self.files.read(path)
         if data is None:
             return
-        good = sum(_HEADER.size + len(p) for p in _records(data))
-        if good != len(data):
-            self.files.truncate(path, good)
+        kept = list(_records(data))
+        good = sum(_HEADER.size + len(p) for p in kept)
+        if good == len(data):
+            return
+        rest = len(data) - good
+        torn = rest < _HEADER.size or _HEADER.unpack_from(data, good)[0] > rest - _HEADER.size
+        if torn:
+            log.info("WAL %s: cut a torn last record (%d bytes) written during a crash", path.name, rest)
+        else:
+            log.error("WAL %s is corrupt at offset %d: the %d bytes from there on are dropped, %d records "
+                      "before it are kept; this height's consensus state may be incomplete (the double-sign "
+                      "guard still prevents conflicting signatures)", path.name, good, rest, len(kept))
+        self.files.truncate(path, good)
 
     def close(self) -> None:
         if self._file:

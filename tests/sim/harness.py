@@ -239,9 +239,9 @@ class SimLink:
     def __init__(self, node: "SimNode"):
         self.node = node
 
-    def broadcast(self, obj) -> None:
+    def broadcast(self, obj, exclude: str | None = None) -> None:
         for peer in self.node.world.nodes:
-            if peer is not self.node:
+            if peer is not self.node and peer.name != exclude:
                 self._out(peer, obj)
 
     def send(self, peer_name: str, obj) -> None:

@@ -144,6 +144,23 @@ def test_genesis_json_round_trip():
     assert all(v["address"] == v["address"].upper() for v in d["validators"])
 
 
+
+def test_genesis_rejects_voting_powers_whose_proposer_rotation_is_too_long():
+    """Issue 12 finding 6: powers 99_991 and 99_989 (coprime) made every consensus step raise."""
+    with pytest.raises(InvalidError, match="proposer rotation"):
+        Genesis(CHAIN, 1, make_valset([99_991, 99_989]))
+    Genesis(CHAIN, 1, make_valset([100_000, 200_000]))  # gcd 100_000: a period of 3
+
+
+def test_genesis_rejects_non_positive_params_and_ignores_the_retired_clock_drift():
+    with pytest.raises(InvalidError):
+        Genesis(CHAIN, 1, make_valset([1]), ConsensusParams(max_block_txs=0))
+    g = Genesis(CHAIN, 1, make_valset([1, 1]))
+    d = json.loads(g.to_json())
+    d["consensus_params"]["max_clock_drift_ms"] = "10000"  # written by earlier versions
+    assert Genesis.from_json(json.dumps(d)) == g
+
+
 @FUZZ
 @given(st.sampled_from([PREVOTE, PRECOMMIT]), st.integers(1, 2**63 - 1), st.integers(0, 10_000),
        st.sampled_from([NIL, sha256(b"a"), b"\xff" * 32]), st.integers(0, 2**63 - 1))

@@ -209,3 +209,50 @@ def test_records_are_framed_with_length_and_crc(tmp_path):
     wal.close()
     payload = encode(event_to_obj(ev))
     assert (d / f"{H:012d}.wal").read_bytes() == struct.pack(">II", len(payload), zlib.crc32(payload)) + payload
+
+
+def test_corruption_in_the_middle_is_logged_as_an_error_with_what_was_lost(tmp_path, caplog):
+    """Issue 12 finding 7: 4 records became 1 with no log line."""
+    events = all_events()[:4]
+    d, sizes = _write(tmp_path, events)
+    path = d / f"{H:012d}.wal"
+    data = bytearray(path.read_bytes())
+    data[sizes[1] + 20] ^= 0x01  # inside the 3rd record (a proposal): records 3 and 4 are lost
+    path.write_bytes(bytes(data))
+    wal = WAL(d)
+    with caplog.at_level("INFO", logger="provchain.consensus.wal"):
+        wal.start_height(H)
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "corrupt" in errors[0].getMessage()
+    assert f"{len(data) - sizes[1]} bytes" in errors[0].getMessage() and "2 records" in errors[0].getMessage()
+    assert wal.replay(H) == events[:2]
+    wal.close()
+
+
+def test_a_torn_tail_is_logged_at_info_only(tmp_path, caplog):
+    events = all_events()[:3]
+    d, sizes = _write(tmp_path, events)
+    path = d / f"{H:012d}.wal"
+    path.write_bytes(path.read_bytes()[:-5])
+    wal = WAL(d)
+    with caplog.at_level("INFO", logger="provchain.consensus.wal"):
+        wal.start_height(H)
+    assert [r.levelname for r in caplog.records] == ["INFO"]
+    assert wal.replay(H) == events[:2]
+    wal.close()
+
+
+def test_an_identical_record_is_appended_once_per_height_also_after_a_restart(tmp_path):
+    """Issue 12 finding 5: 50 copies of a 1 MiB proposal made a 50 MiB WAL."""
+    d = tmp_path / "wal"
+    ev = all_events()[2]
+    wal = WAL(d)
+    wal.start_height(H)
+    assert wal.append(ev) is True
+    assert [wal.append(ev) for _ in range(50)] == [False] * 50
+    wal.close()
+    wal = WAL(d)
+    wal.start_height(H)
+    assert wal.append(ev) is False
+    assert wal.replay(H) == [ev]
+    wal.close()
