@@ -26,7 +26,12 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=100)
     ap.add_argument("--start", type=int, default=0)
     ap.add_argument("--no-error-logs", action="store_true", help="do not count ERROR logs as failures")
+    ap.add_argument("--no-wal-sync", action="store_true",
+                    help="experiment: the WAL never fsyncs (the rule of issue 12 finding 1 switched off)")
     args = ap.parse_args()
+    if args.no_wal_sync:
+        from provchain.consensus.wal import WAL
+        WAL.sync = lambda self: None
     for family in args.families.split(","):
         t0 = time.process_time()
         fails = collections.defaultdict(list)
@@ -44,7 +49,7 @@ def main() -> None:
             totals.update({k: v for k, v in s.items() if isinstance(v, int) and k != "seed"})
         cpu = time.process_time() - t0
         faults = {k: totals[k] for k in ("power_loss", "restarts", "bytes_lost", "partitions", "isolations",
-                                         "withheld", "junk_votes", "junk_frames", "dropped", "duplicated")
+                                         "withheld", "junk_votes", "junk_frames", "double_votes", "dropped", "duplicated")
                   if totals[k]}
         print(f"{family}: {args.seeds} seeds ({args.start}..{args.start + args.seeds - 1}), "
               f"{totals['checks']:,} invariant checks, {totals['commits']:,} commits, "

@@ -373,6 +373,25 @@ class JunkFlood:
         return out + [(peer, obj)]
 
 
+class DoubleVoter:
+    """Each of its votes goes to half the peers; the other half get a conflicting vote (nil <-> a random
+    block), so honest nodes see different votes from it and must still agree on polkas."""
+
+    def __init__(self, world: "World"):
+        self.world = world
+
+    def outgoing(self, node, peer, obj):
+        if obj[0] != "vote":
+            return [(peer, obj)]
+        v = Vote.from_obj(obj[1])
+        if v.validator_address != node.key.address or peer.index % 2 == 0:
+            return [(peer, obj)]
+        other = sha256(b"other %d %d %d" % (v.height, v.round, v.type)) if v.block_hash == NIL else NIL
+        self.world.faults["double_votes"] += 1
+        return [(peer, ["vote", Vote(v.type, v.height, v.round, other, v.timestamp_ms,
+                                     v.validator_address).signed(node.key, CHAIN_ID).to_obj()])]
+
+
 # --- nodes -----------------------------------------------------------------------------------------------
 
 class SimNode:
@@ -459,6 +478,7 @@ class Scenario:
     withholding: tuple = ()  # validator indexes that withhold (then fall silent)
     junk_votes: int = 0  # junk votes per vote from withholding / flooding validators
     flooders: tuple = ()
+    double_voters: tuple = ()
     amnesia: tuple = ()  # byzantine validators that restart with their state wiped
     outsider_junk: bool = False  # a non-validator process sends junk proposals and malformed frames
     skewed: tuple = ()  # validators whose clock is off by +-skew_ms
@@ -517,6 +537,9 @@ def scenario(family: str, seed: int) -> Scenario:
         sc.junk_votes = r.choice([5, 20])
         sc.outsider_junk = True
         sc.fault_ms = 10_000
+    elif family == "double_vote":
+        sc.double_voters = (r.randrange(4),)
+        sc.heights = 4
     elif family == "skew":
         sc.skewed = (r.randrange(4),)
         sc.skew_ms = r.choice([-1, 1]) * r.choice([30_000, 120_000])
@@ -525,7 +548,8 @@ def scenario(family: str, seed: int) -> Scenario:
     return sc
 
 
-FAMILIES = ("random", "power_loss", "withholding", "withholding_junk", "twins", "amnesia", "junk", "skew")
+FAMILIES = ("random", "power_loss", "withholding", "withholding_junk", "twins", "amnesia", "junk", "skew",
+            "double_vote")
 
 
 # --- the world -------------------------------------------------------------------------------------------
@@ -561,7 +585,7 @@ class World:
             self._add(f"obs{i}", keys(1, b"observer-%d" % i)[0], False)
         self.by_name = {nd.name: nd for nd in self.nodes}
         self.byzantine_addresses = {ks[i].address for i in (*sc.twins, *sc.withholding, *sc.amnesia,
-                                                            *sc.flooders)}
+                                                            *sc.flooders, *sc.double_voters)}
         for nd in self.nodes:
             nd.byzantine = nd.key.address in self.byzantine_addresses
             if nd.index in sc.skewed and nd.validator:
@@ -572,13 +596,15 @@ class World:
             self.nodes[i].behaviour = JunkFlood(self, sc.junk_votes)
         for i in sc.amnesia:
             self.nodes[i].amnesia = True
+        for i in sc.double_voters:
+            self.nodes[i].behaviour = DoubleVoter(self)
         self.current: SimNode | None = None
         self.error_logs: list[str] = []
         self.decided: dict[int, Block] = {}
         self.commits = 0
         self.checks = 0
         self.faults = {"power_loss": 0, "bytes_lost": 0, "partitions": 0, "isolations": 0, "withheld": 0,
-                       "junk_votes": 0, "junk_frames": 0, "restarts": 0}
+                       "junk_votes": 0, "junk_frames": 0, "restarts": 0, "double_votes": 0}
         self.gst = sc.fault_ms
         self.max_round = 0
         self._isolated: list[tuple[int, SimNode]] = []  # (until, node)
