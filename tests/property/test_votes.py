@@ -131,3 +131,24 @@ def test_round_skip_power_is_f_plus_one_of_distinct_senders(msgs):
     for rnd in range(5):
         assert hvs.round_power(rnd) == len(senders.get(rnd, ()))
     assert hvs.skip_rounds() == sorted(r for r, s in senders.items() if 3 * len(s) > 4)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 12), st.sampled_from(BLOCKS), st.booleans())
+def test_junk_votes_never_push_out_a_kept_vote(n_junk, real, junk_first):
+    """Issue 12 finding 3: four junk votes from one validator made honest nodes drop its fifth, real vote.
+    A vote the machine keeps (nil, or a block with a known proposal) counts whatever junk came first."""
+    valset = ValidatorSet(tuple(Validator(k.pubkey, 1) for k in KEYS[:4]))
+    key = KEYS[0]
+    vs = VoteSet(valset, 3, 0, PREVOTE)
+    junk = [signed(key, PREVOTE, 0, sha256(b"junk %d" % i)) for i in range(n_junk)]
+    real_vote = signed(key, PREVOTE, 0, real)
+    for v in (junk + [real_vote] if junk_first else [real_vote] + junk):
+        keep = v is real_vote
+        admitted = vs.admits(v, keep)
+        before = vs.power_for(v.block_hash)
+        vs.add(v, keep)
+        assert (vs.power_for(v.block_hash) > before) == admitted
+    assert vs.power_for(real) == 1
+    # junk alone stays capped: memory is bounded by the cap plus the kept blocks
+    assert sum(1 for i in range(n_junk) if vs.power_for(sha256(b"junk %d" % i))) <= VoteSet.MAX_BLOCKS_PER_VALIDATOR

@@ -517,3 +517,39 @@ def test_same_events_same_effects(seed):
         h = Harness(KEYS[seed])
         runs.append([h(ev) for ev in events])
     assert runs[0] == runs[1]
+
+
+def test_admits_only_what_can_change_the_state():
+    """The driver logs to the WAL only admitted events: duplicates and junk must not be admitted, and an
+    event that is not admitted must change nothing a replay needs."""
+    me = non_proposer(1, 0)
+    h = Harness(me)
+    h(StartHeight(1, None))
+    other = next(k for k in h.others())
+    first = vote(other, PREVOTE, 0, A.hash)
+    assert h.m.admits(first)
+    h(first)
+    assert not h.m.admits(first)  # a duplicate
+    junk = [vote(other, PREVOTE, 0, sha256(b"junk %d" % i)) for i in range(8)]
+    admitted = []
+    for v in junk:
+        admitted.append(h.m.admits(v))
+        h(v)
+    assert admitted.count(True) == 3  # the cap: 4 blocks per validator, A already counted
+    # a vote for a block with a known proposal still counts above the cap
+    p = proposal(B, 0)
+    assert h.m.admits(p)
+    h(p)
+    assert not h.m.admits(p)
+    real = vote(other, PREVOTE, 0, B.hash)
+    assert h.m.admits(real)
+    h(real)
+    assert h.m.votes.prevotes(0).power_for(B.hash) == 1
+    nil = vote(other, PREVOTE, 0, NIL)
+    assert h.m.admits(nil)
+    # proposals from the wrong proposer, other heights and non-validators are not admitted
+    wrong = next(k for k in KEYS if k.address != proposer(VS, 1, 0))
+    assert not h.m.admits(proposal(C, 0, key=wrong))
+    assert not h.m.admits(proposal(block(b"x", height=5), 0, height=5))
+    assert not h.m.admits(vote(OUTSIDER, PREVOTE, 0, A.hash))
+    assert h.m.admits(vote(other, PREVOTE, 0, A.hash, height=2))  # buffered for the next height
