@@ -28,6 +28,7 @@ def main() -> None:
     ap.add_argument("--no-error-logs", action="store_true", help="do not count ERROR logs as failures")
     ap.add_argument("--no-wal-sync", action="store_true",
                     help="experiment: the WAL never fsyncs (the rule of issue 12 finding 1 switched off)")
+    ap.add_argument("--no-lock-check", action="store_true", help="let a lock violation run on (to a fork?)")
     args = ap.parse_args()
     if args.no_wal_sync:
         from provchain.consensus.wal import WAL
@@ -38,7 +39,7 @@ def main() -> None:
         totals = collections.Counter()
         for seed in range(args.start, args.start + args.seeds):
             try:
-                world = run(family, seed, check_errors=not args.no_error_logs)
+                world = run(family, seed, check_errors=not args.no_error_logs, check_locks=not args.no_lock_check)
                 s = world.summary()
             except InvariantError as exc:
                 fails[exc.kind].append(seed)

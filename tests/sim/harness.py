@@ -58,11 +58,20 @@ HONEST_SKEW_MS = 50
 
 
 class InvariantError(AssertionError):
-    """An invariant failed; `kind` names which (AGREEMENT, DOUBLE_SIGN, LOCK, NO_PROGRESS, ...)."""
+    """An invariant failed; `kind` names which (AGREEMENT, DOUBLE_SIGN, LOCK, NO_PROGRESS, ...).
+
+    Raised where the violation is seen, often deep inside the driver, which logs and swallows exceptions
+    of one effect to keep the others going; so the world also records the first one and re-raises it after
+    the step (`World.failure`)."""
 
     def __init__(self, kind: str, msg: str):
         super().__init__(f"{kind}: {msg}")
         self.kind = kind
+        if _ACTIVE and _ACTIVE[-1].failure is None:
+            _ACTIVE[-1].failure = self
+
+
+_ACTIVE: list = []  # the world being run (the one InvariantErrors are recorded on)
 
 
 def keys(n: int, tag: bytes = b"validator") -> list[PrivateKey]:
@@ -221,7 +230,8 @@ class SimNet:
             copies = 2
             self.duplicated += 1
         for _ in range(copies):
-            if (sc.late and self.rng.random() < sc.late) or (dst.index in sc.slow and self.rng.random() < 0.5):
+            slow = dst.index in sc.slow and not (sc.slow_until_power_loss and self.world.faults["power_loss"])
+            if (sc.late and self.rng.random() < sc.late) or (slow and self.rng.random() < sc.slow_share):
                 delay = self.rng.randint(2000, 6000)
             else:
                 delay = self.rng.randint(sc.min_delay, sc.max_delay)
@@ -281,7 +291,7 @@ class Ledger:
                                  f"h={h} r={r} step={step}: {prev.hex()[:8]} and {block_hash.hex()[:8]}")
         if step == STEP[PREVOTE]:
             self.prevoters.setdefault((h, r, block_hash), set()).add(address)
-            if honest and block_hash != NIL:
+            if honest and block_hash != NIL and self.world.sc.check_locks:
                 self._check_lock(node, address, h, r, block_hash)
         elif step == STEP[PRECOMMIT] and block_hash != NIL:
             self.precommits.setdefault((address, h), []).append((r, block_hash))
@@ -443,6 +453,8 @@ class SimNode:
             fn(*args)
             if self.driver is not None:
                 self.driver.drain()
+        if world.failure is not None:
+            raise world.failure
         world.check_node(self)
 
     def submit(self, tx: bytes) -> None:
@@ -472,6 +484,10 @@ class Scenario:
     isolate_deciders: float = 0.0  # probability that a node that has just decided is cut off for a while
     isolate_ms: tuple = (2000, 8000)  # for how long
     slow: tuple = ()  # validators whose inbound frames are often very late
+    slow_share: float = 0.5  # the share of their frames that is late
+    slow_until_power_loss: bool = False  # the slow links heal at the first power loss
+    power_loss_delay_ms: tuple = (0, 300)  # after the decision that triggers it
+    restart_ms: tuple = (300, 4000)
     power_loss: int = 0  # power-loss events in the fault window
     rack: int = 2  # validators that lose power together
     power_loss_after_decide: float = 0.0  # probability of a rack power loss right after a decision
@@ -487,6 +503,7 @@ class Scenario:
     time_limit_ms: int = 120_000  # after GST
     txs: int = 12
     check_errors: bool = True
+    check_locks: bool = True  # off: see whether a lock violation goes on to a fork
 
     def replay_command(self) -> str:
         return f"PYTHONPATH=. python tests/sim/harness.py {self.family} {self.seed}"
@@ -515,6 +532,16 @@ def scenario(family: str, seed: int) -> Scenario:
         sc.isolate_ms = (5000, 15000)
         sc.fault_ms = 20_000
         sc.heights = 6
+    elif family == "rack":
+        # the schedule that turns a forgotten lock into a fork: one validator hears everything late (so
+        # it does not lock) until the power loss, the first to decide is cut off, and the validators that
+        # precommitted with it lose power at once and come back fast
+        sc.fault_ms, sc.power_loss, sc.power_loss_after_decide = 20_000, 2, 1.0
+        sc.isolate_deciders, sc.isolate_ms = 1.0, (8000, 20_000)
+        sc.slow, sc.slow_share, sc.slow_until_power_loss = (r.randrange(4),), 1.0, True
+        sc.power_loss_delay_ms, sc.restart_ms = (0, 50), (200, 1500)
+        sc.drop, sc.dup, sc.late, sc.max_delay = 0.0, r.choice([0.0, 0.05]), 0.0, r.choice([50, 100, 200])
+        sc.heights = 5
     elif family == "withholding":
         sc.withholding = (r.randrange(4),)
         sc.max_delay = r.choice([400, 800, 1200])
@@ -549,7 +576,7 @@ def scenario(family: str, seed: int) -> Scenario:
     return sc
 
 
-FAMILIES = ("random", "power_loss", "withholding", "withholding_junk", "twins", "amnesia", "junk", "skew",
+FAMILIES = ("random", "power_loss", "rack", "withholding", "withholding_junk", "twins", "amnesia", "junk", "skew",
             "double_vote")
 
 
@@ -600,6 +627,7 @@ class World:
         for i in sc.double_voters:
             self.nodes[i].behaviour = DoubleVoter(self)
         self.current: SimNode | None = None
+        self.failure: InvariantError | None = None
         self.error_logs: list[str] = []
         self.decided: dict[int, Block] = {}
         self.commits = 0
@@ -712,7 +740,7 @@ class World:
             others = [nd for nd in self.nodes if nd.validator and nd is not node and nd.driver is not None
                       and nd.key.address in signers]
             rack = self.rng.sample(others, min(sc.rack, len(others)))
-            self.sched.after(self.rng.randint(0, 300), self._power_loss, rack)
+            self.sched.after(self.rng.randint(*sc.power_loss_delay_ms), self._power_loss, rack)
 
     def _power_loss(self, rack: list[SimNode]) -> None:
         if self.sched.now >= self.gst:
@@ -721,7 +749,7 @@ class World:
         for nd in rack:
             if nd.driver is not None:
                 self.faults["bytes_lost"] += nd.crash(self.rng)
-        back = min(self.gst, self.sched.now + self.rng.randint(300, 4000))
+        back = min(self.gst, self.sched.now + self.rng.randint(*self.sc.restart_ms))
         for nd in rack:
             self.sched.after(back - self.sched.now, self._restart, nd)
 
@@ -866,13 +894,19 @@ def run_scenario(sc: Scenario) -> World:
     cap = _Capture(world)
     root = logging.getLogger("provchain")
     root.addHandler(cap)
+    _ACTIVE.append(world)
     try:
-        return world.run()
+        world.run()
+        if world.failure is not None:
+            raise world.failure
+        return world
     except InvariantError as exc:
+        exc = world.failure or exc  # the first violation, not a consequence of it
         exc.args = (f"{exc.args[0]}\n  replay: {sc.replay_command()}",)
         exc.world = world
-        raise
+        raise exc from None
     finally:
+        _ACTIVE.remove(world)
         root.removeHandler(cap)
 
 
