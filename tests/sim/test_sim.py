@@ -7,7 +7,7 @@ after the faults end. A failure prints its one-line replay command; a seed that 
 test_regressions.py.
 
 Seeds per family below (about 300 in all); PROVCHAIN_SIM_SEEDS=k multiplies them. `pytest -m slow` adds
-test_many_seeds; bench/sim_campaign.py runs thousands and counts failures by kind.
+test_many_seeds (1,000 more); bench/sim_campaign.py runs thousands and counts failures by kind.
 """
 
 from __future__ import annotations
@@ -95,9 +95,9 @@ def test_without_the_wal_fsync_a_rack_power_loss_forgets_a_lock_and_forks(monkey
 
 @pytest.mark.slow
 def test_many_seeds():
-    """600 more seeds over all families (~2-3 min on 2 cores); bench/sim_campaign.py for thousands."""
+    """1,000 more seeds over all families (about 1.5 min of CPU); bench/sim_campaign.py for thousands."""
     failures = []
-    per_family = 600 // len(FAMILIES) * SCALE
+    per_family = 1000 // len(FAMILIES) * SCALE
     for family in FAMILIES:
         for seed in range(10_000, 10_000 + per_family):
             try:
