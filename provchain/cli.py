@@ -7,14 +7,17 @@ import argparse
 import sys
 
 
+VALIDATOR_SETS = False  # validator updates on chain: on once consensus follows the set of each height
+
+
 def app_factory(kv, genesis):
     """The application named in the genesis file."""
     if genesis.app_name == "note":
         from .chain.app import NoteApp
-        return NoteApp(kv, genesis.chain_id, genesis.params.max_tx_bytes)
+        return NoteApp(kv, genesis.chain_id, genesis.params.max_tx_bytes, VALIDATOR_SETS and genesis.validators)
     if genesis.app_name == "provenance":
         from .provenance.app import ProvenanceApp
-        return ProvenanceApp(kv, genesis.chain_id, genesis.params.max_tx_bytes)
+        return ProvenanceApp(kv, genesis.chain_id, genesis.params.max_tx_bytes, VALIDATOR_SETS and genesis.validators)
     raise SystemExit(f"error: unknown app {genesis.app_name!r} in genesis")
 
 
@@ -171,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="first back-off before restarting a validator that died (default 1; doubles per death)")
     s.set_defaults(func=cmd_devnet)
 
-    for extra in ("keys", "register", "generate", "explorer"):  # cli_<name>.py modules
+    for extra in ("keys", "register", "generate", "explorer", "validators"):  # cli_<name>.py modules
         try:
             mod = __import__(f"provchain.cli_{extra}", fromlist=["add_parser"])
         except ImportError:

@@ -11,11 +11,11 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Protocol
 
-from . import crypto, schema
+from . import crypto, schema, valsets
 from .encoding import decode, encode, sha256
 from .store import KV
 from .tx import SignedTx
-from .types import Block, InvalidError, tx_hash
+from .types import Block, InvalidError, ValidatorSet, tx_hash
 
 OK = 0
 ERR_DECODE = 1
@@ -25,6 +25,7 @@ ERR_SIZE = 4
 ERR_KIND = 5
 ERR_BODY = 6
 ERR_DUPLICATE = 7
+ERR_VALIDATOR_UPDATE = 20  # a validator_update that is unauthorised, replayed or would make a bad set
 
 CHECK_CACHE = 200_000  # txs whose stateless check result is remembered
 
@@ -68,6 +69,7 @@ class Overlay:
     def __init__(self, kv: KV):
         self.kv = kv
         self.writes: dict[bytes, bytes | None] = {}
+        self.next_valset: ValidatorSet | None = None  # the set of height + 2 after this block's updates
 
     def get(self, key: bytes) -> bytes | None:
         if key in self.writes:
@@ -86,9 +88,13 @@ class KindHandler:
 
 
 class AccountApp:
-    """Signed txs with a per-sender nonce. Subclasses register their tx kinds in `handlers`."""
+    """Signed txs with a per-sender nonce. Subclasses register their tx kinds in `handlers`.
 
-    def __init__(self, kv: KV, chain_id: str, max_tx_bytes: int):
+    With the genesis validator set (`validators`), the app also keeps the validator set of each height
+    and accepts `validator_update` txs (chain/valsets.py); without it (unit tests of other kinds) it does not.
+    """
+
+    def __init__(self, kv: KV, chain_id: str, max_tx_bytes: int, validators: ValidatorSet | None = None):
         self.kv = kv
         self.chain_id = chain_id
         self.max_tx_bytes = max_tx_bytes
@@ -97,6 +103,10 @@ class AccountApp:
         self.handlers: dict[str, KindHandler] = {}
         self._staged: Overlay | None = None
         self._check_nonces: dict[bytes, int] = {}
+        self.genesis_validators = validators
+        self._check_valset: tuple[int, ValidatorSet] | None = None  # (next seq, set) after pending updates
+        if validators is not None:
+            self.handlers[valsets.KIND] = KindHandler(valsets.ValidatorUpdate.from_obj, self._apply_validator_update)
 
     # --- info & queries
     def info(self) -> tuple[int, bytes]:
@@ -184,10 +194,51 @@ class AccountApp:
         if tx.nonce != expected:
             return TxResult(ERR_NONCE, f"nonce {tx.nonce} is not the next nonce {expected} for this sender"
                             + (" (replayed)" if tx.nonce < expected else ""))
-        res = self.check_stateful(tx, tx_hash(raw))
+        if tx.kind == valsets.KIND:
+            res = self._check_validator_update(tx)
+        else:
+            res = self.check_stateful(tx, tx_hash(raw))
         if res.ok:
             self._check_nonces[tx.sender] = expected + 1
         return res
+
+    # --- validator updates (chain/valsets.py has the rules)
+    def valset_at(self, height: int, state=None) -> ValidatorSet | None:
+        return valsets.at(state or self.kv, self.genesis_validators, height)
+
+    def _validator_update_problem(self, upd, expected_seq: int, signers: ValidatorSet, base: ValidatorSet):
+        """(problem, new set): the update against the set that must sign it and the set it changes."""
+        if upd.seq != expected_seq:
+            return (f"update seq {upd.seq} is not the next validator update {expected_seq}"
+                    + (" (replayed)" if upd.seq < expected_seq else "")), None
+        if signers is None or base is None:
+            return "the validator set of this height is not known (app state without validator sets)", None
+        try:
+            upd.authorise(self.chain_id, signers)
+            return None, valsets.apply_changes(base, upd.changes)
+        except InvalidError as exc:
+            return str(exc), None
+
+    def _check_validator_update(self, tx: SignedTx) -> TxResult:
+        """Mempool admission: signed by the set of the next block, applied after the updates pending."""
+        height = self.info()[0] + 1
+        seq, base = self._check_valset or (valsets.seq(self.kv), self.valset_at(height + 1))
+        problem, new = self._validator_update_problem(tx.parsed, seq, self.valset_at(height), base)
+        if problem:
+            return TxResult(ERR_VALIDATOR_UPDATE, f"validator update refused: {problem}")
+        self._check_valset = (seq + 1, new)
+        return TxResult()
+
+    def _apply_validator_update(self, state: Overlay, tx: SignedTx, h: bytes, index: int, block: Block) -> TxResult:
+        height = block.header.height
+        seq = valsets.seq(state)
+        base = state.next_valset or self.valset_at(height + 1, state)
+        problem, new = self._validator_update_problem(tx.parsed, seq, self.valset_at(height, state), base)
+        if problem:
+            return TxResult(ERR_VALIDATOR_UPDATE, f"validator update refused: {problem}")
+        state.next_valset = new
+        state.put(schema.VALSET_SEQ, encode(seq + 1))
+        return TxResult(data=[seq, height + valsets.DELAY])
 
     def check_stateful(self, tx: SignedTx, h: bytes) -> TxResult:
         """Kind-specific admission checks against committed + pending state (override)."""
@@ -195,6 +246,7 @@ class AccountApp:
 
     def reset_check_state(self) -> None:
         self._check_nonces.clear()
+        self._check_valset = None
 
     def check_tx_dry_run(self, raw: bytes) -> TxResult:
         """check_tx without reserving the sender's nonce (the /check_tx RPC: nothing enters the mempool)."""
@@ -205,10 +257,10 @@ class AccountApp:
             self._restore_check_state(saved)
 
     def _save_check_state(self):
-        return dict(self._check_nonces)
+        return dict(self._check_nonces), self._check_valset
 
     def _restore_check_state(self, saved) -> None:
-        self._check_nonces = saved
+        self._check_nonces, self._check_valset = saved
 
     # --- events (what tx_search, block_search and websocket subscribers see; not part of the app hash)
     def tx_events(self, raw: bytes, code: int) -> list[tuple[str, list[tuple]]]:
@@ -254,6 +306,9 @@ class AccountApp:
 
     def finalize_block(self, block: Block) -> tuple[list[TxResult], bytes]:
         state, results = self._execute(block)
+        if self.genesis_validators is not None:
+            h = block.header.height + valsets.DELAY
+            state.writes.update(valsets.writes_for(state, h, state.next_valset))
         self.on_block_end(state, block)
         prev = self.info()[1]
         changes = encode([[k, v] for k, v in sorted(state.writes.items(), key=lambda kv: kv[0])])
@@ -282,8 +337,8 @@ class AccountApp:
 class NoteApp(AccountApp):
     """The minimal application: signed notes (any bytes up to 1 KiB) with a per-sender nonce."""
 
-    def __init__(self, kv: KV, chain_id: str, max_tx_bytes: int):
-        super().__init__(kv, chain_id, max_tx_bytes)
+    def __init__(self, kv: KV, chain_id: str, max_tx_bytes: int, validators: ValidatorSet | None = None):
+        super().__init__(kv, chain_id, max_tx_bytes, validators)
         self.handlers["note"] = KindHandler(self._validate, self._apply)
 
     @staticmethod

@@ -77,7 +77,7 @@ def header_json(h, prev_raw: bytes | None = None) -> dict:
         "last_commit_hash": hexu(h.last_commit_hash),
         "data_hash": hexu(h.data_hash),
         "validators_hash": hexu(h.validators_hash),
-        "next_validators_hash": hexu(h.validators_hash),  # the validator set is fixed at genesis
+        "next_validators_hash": hexu(h.next_validators_hash),
         "consensus_hash": "",     # not in this chain's header (params are fixed at genesis)
         "app_hash": hexu(h.app_hash),
         "last_results_hash": "",  # not in this chain's header: every tx in a block succeeded
@@ -91,7 +91,8 @@ def header_from_json(d: dict):
     return Header.from_obj([
         d["chain_id"], int(d["height"]), parse_rfc3339_ms(d["time"]), parse_hex(d["last_block_id"]["hash"]),
         parse_hex(d["last_commit_hash"]), parse_hex(d["data_hash"]), parse_hex(d["evidence_hash"]),
-        parse_hex(d["validators_hash"]), parse_hex(d["app_hash"]), parse_hex(d["proposer_address"]),
+        parse_hex(d["validators_hash"]), parse_hex(d["next_validators_hash"]), parse_hex(d["app_hash"]),
+        parse_hex(d["proposer_address"]),
     ])
 
 
@@ -170,6 +171,13 @@ def pub_key_json(pubkey: bytes) -> dict:
 def validator_json(v) -> dict:
     return {"address": hexu(v.address), "pub_key": pub_key_json(v.pubkey),
             "voting_power": str(v.power), "proposer_priority": "0"}
+
+
+def validators_from_json(items: list):
+    """A ValidatorSet from /validators entries (pub_key and voting_power; the address is derived)."""
+    from .types import Validator, ValidatorSet
+    return ValidatorSet(tuple(Validator.from_obj([unb64(v["pub_key"]["value"]), int(v["voting_power"])])
+                              for v in items))
 
 
 def genesis_json(g) -> dict:

@@ -57,6 +57,8 @@ RECORD_BY_SEQ = b"a/seq/"          # seq (8 bytes) -> record id
 BY_FILE_SHA = b"a/file/"           # file sha256 -> record id
 BY_FRAMES_SHA = b"a/frames/"       # frames sha256 -> record id
 BY_CREATOR = b"a/creator/"         # creator pubkey + seq (8 bytes) -> record id
+VALSET = b"a/vals/"                # height (8 bytes) -> that height's validator set, or the height holding it
+VALSET_SEQ = b"a/valseq"           # validator updates applied so far (the next update's seq)
 
 
 def nonce_key(sender: bytes) -> bytes:

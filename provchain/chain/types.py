@@ -334,21 +334,24 @@ class Header:
     last_commit_hash: bytes
     data_hash: bytes
     evidence_hash: bytes
-    validators_hash: bytes
+    validators_hash: bytes  # the set that signs this block's commit
+    next_validators_hash: bytes  # the set of height + 1 (validator updates apply 2 blocks after theirs)
     app_hash: bytes  # the application state after height - 1
     proposer_address: bytes
 
     def to_obj(self) -> list:
         return [self.chain_id, self.height, self.time_ms, self.last_block_hash, self.last_commit_hash,
-                self.data_hash, self.evidence_hash, self.validators_hash, self.app_hash, self.proposer_address]
+                self.data_hash, self.evidence_hash, self.validators_hash, self.next_validators_hash, self.app_hash,
+                self.proposer_address]
 
     @classmethod
     def from_obj(cls, obj) -> "Header":
-        (cid, h, t, lbh, lch, dh, eh, vh, ah, pa) = _list(obj, 10, "header")
+        (cid, h, t, lbh, lch, dh, eh, vh, nvh, ah, pa) = _list(obj, 11, "header")
         return cls(_str(cid, "chain_id", 64), _int(h, "height", 1), _int(t, "time"),
                    _bytes(lbh, name="last_block_hash", max_size=HASH_SIZE),
                    _bytes(lch, HASH_SIZE, "last_commit_hash"), _bytes(dh, HASH_SIZE, "data_hash"),
                    _bytes(eh, HASH_SIZE, "evidence_hash"), _bytes(vh, HASH_SIZE, "validators_hash"),
+                   _bytes(nvh, HASH_SIZE, "next_validators_hash"),
                    _bytes(ah, name="app_hash", max_size=HASH_SIZE),
                    _bytes(pa, crypto.ADDRESS_SIZE, "proposer_address"))
 
@@ -411,7 +414,9 @@ class Block:
 
     @staticmethod
     def make(header_fields: dict, txs, evidence=(), last_commit=None) -> "Block":
-        """Build a block, filling the header's body-derived hashes."""
+        """Build a block, filling the header's body-derived hashes (and next_validators_hash, when not
+        given, with validators_hash: the set does not change)."""
+        header_fields.setdefault("next_validators_hash", header_fields.get("validators_hash"))
         txs = tuple(txs)
         evidence = tuple(evidence)
         header = Header(

@@ -2,12 +2,13 @@
 
 1. LevelDB's own repair keeps every record whose checksum holds and drops the rest: after damage in the
    middle of a log, some keys of some blocks can be gone while later ones survived.
-2. Blocks and commits are the only primary data; everything else (app state, tx and block-hash indexes,
-   evidence marks, chain state) is derived from them. Keep the longest prefix of blocks 1..h that are
-   present, link by hash, match their header's body hashes and carry a commit from > 2/3 of the genesis
-   validators; drop the blocks above it and every derived key.
-3. Re-execute blocks 1..h through a fresh app, writing exactly what the node writes at each commit, and
-   check each block's header app hash against the app's (as the start-up handshake does).
+2. Blocks and commits are the only primary data; everything else (app state with the validator set of
+   each height, tx and block-hash indexes, evidence marks, chain state) is derived from them: drop it.
+3. Re-execute blocks 1, 2, ... through a fresh app, writing exactly what the node writes at each commit,
+   while each block is present, links by hash, matches its header's body hashes, names the validator set
+   the re-executed chain has for its height and carries a commit from > 2/3 of that set; check each
+   header's app hash against the app's (as the start-up handshake does). Drop the blocks above the last
+   one kept.
 The node then block-syncs the heights above h from its peers. Keys, double-sign guard state and the
 consensus WAL are not touched.
 """
@@ -34,22 +35,22 @@ class RepairReport:
     dropped_blocks: int    # blocks above `kept` deleted (gaps, broken links or commits)
 
 
-def intact_prefix(store: BlockStore, genesis: Genesis) -> int:
-    """The highest h such that blocks 1..h are all present, linked and committed by the genesis validators."""
-    h, last_hash = 0, b""
-    while True:
-        try:
-            block, commit = store.block(h + 1), store.commit(h + 1)
-        except (InvalidError, ValueError, TypeError):  # a record that decodes to nonsense
-            return h
-        if block is None or commit is None or block.header.height != h + 1 or block.header.last_block_hash != last_hash:
-            return h
-        try:
-            block.validate_basic()
-            commit.verify(genesis.chain_id, genesis.validators, h + 1, block.hash)
-        except InvalidError:
-            return h
-        h, last_hash = h + 1, block.hash
+def _intact_next(store: BlockStore, h: int, last_hash: bytes, genesis: Genesis, valset):
+    """Block and commit h + 1 if they follow blocks 1..h and `valset` (that height's set) committed it."""
+    try:
+        block, commit = store.block(h + 1), store.commit(h + 1)
+    except (InvalidError, ValueError, TypeError):  # a record that decodes to nonsense
+        return None
+    if block is None or commit is None or block.header.height != h + 1 or block.header.last_block_hash != last_hash:
+        return None
+    try:
+        block.validate_basic()
+        if block.header.validators_hash != valset.hash():
+            raise InvalidError("the block names another validator set")
+        commit.verify(genesis.chain_id, valset, h + 1, block.hash)
+    except InvalidError:
+        return None
+    return block, commit
 
 
 def repair_store(db_path: str | os.PathLike, genesis: Genesis, app_factory) -> RepairReport:
@@ -62,28 +63,32 @@ def repair_store(db_path: str | os.PathLike, genesis: Genesis, app_factory) -> R
         except (ValueError, TypeError):
             recorded = 0
         block_heights = [schema.height_from(k[len(schema.BLOCK):]) for k, _ in kv.iterate(schema.BLOCK)]
-        kept = intact_prefix(store, genesis)
-
-        def keep(key: bytes) -> bool:
-            return any(key.startswith(p) and schema.height_from(key[len(p):]) <= kept
-                       for p in (schema.BLOCK, schema.COMMIT))
-
-        drop = [k for k, _ in kv.iterate(b"") if not keep(k)]
-        for i in range(0, len(drop), 10_000):
-            kv.write({k: None for k in drop[i:i + 10_000]})
+        derived = [k for k, _ in kv.iterate(b"") if not k.startswith((schema.BLOCK, schema.COMMIT))]
+        for i in range(0, len(derived), 10_000):
+            kv.write({k: None for k in derived[i:i + 10_000]})
         app = app_factory(kv, genesis)
-        for h in range(1, kept + 1):
-            block, commit = store.block(h), store.commit(h)
+        def valset_at(height: int):  # an app that keeps no validator sets runs with the genesis set
+            at = getattr(app, "valset_at", None)
+            return (at(height) if at else None) or genesis.validators
+
+        kept, last_hash = 0, b""
+        while (found := _intact_next(store, kept, last_hash, genesis, valset_at(kept + 1))) is not None:
+            block, commit = found
+            h = kept + 1
             if block.header.app_hash != app.info()[1]:
                 raise StateError(f"app hash mismatch at height {h - 1} while rebuilding {db_path}: this provchain "
                                  f"version computes another state than the one that made these blocks")
             results, app_hash = app.finalize_block(block)
             batch = store.batch_for(block, commit, results, app_hash)
             batch.update(app.pending_writes())
-            kv.write(batch, sync=h == kept)  # one fsync at the end: a crash here just means repairing again
+            kv.write(batch, sync=False)  # one fsync at the end: a crash here just means repairing again
             app.commit()
+            kept, last_hash = h, block.hash
             if h % 1000 == 0:
-                log.info("re-executed %d of %d blocks", h, kept)
+                log.info("re-executed %d blocks", h)
+        above = [k for k, _ in kv.iterate(b"")
+                 if k.startswith((schema.BLOCK, schema.COMMIT)) and schema.height_from(k[2:]) > kept]
+        kv.write({k: None for k in above}, sync=True)
         return RepairReport(kept, recorded, max(block_heights, default=0),
                             sum(1 for b in block_heights if b > kept))
     finally:

@@ -37,8 +37,8 @@ def _seq_key(seq: int) -> bytes:
 
 
 class ProvenanceApp(AccountApp):
-    def __init__(self, kv: KV, chain_id: str, max_tx_bytes: int):
-        super().__init__(kv, chain_id, max_tx_bytes)
+    def __init__(self, kv: KV, chain_id: str, max_tx_bytes: int, validators=None):
+        super().__init__(kv, chain_id, max_tx_bytes, validators)
         self.handlers[KIND] = KindHandler(validate_body, self._apply)
         self._pending_content: dict[bytes, bytes] = {}  # content hash -> tx hash, for txs in the mempool
         from .pindex import PerceptualIndex

@@ -33,6 +33,7 @@ def make_header(height=2, chain_id=CHAIN, **kw) -> Header:
     fields = dict(chain_id=chain_id, height=height, time_ms=1_764_000_000_123,
                   last_block_hash=sha256(b"prev") if height > 1 else b"", last_commit_hash=sha256(b"lc"),
                   data_hash=sha256(b"data"), evidence_hash=sha256(b"ev"), validators_hash=VALSET4.hash(),
+                  next_validators_hash=VALSET4.hash(),
                   app_hash=sha256(b"app"), proposer_address=KEYS[0].address)
     fields.update(kw)
     return Header(**fields)

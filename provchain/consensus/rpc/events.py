@@ -120,7 +120,7 @@ class EventBus:
         finalize = {"events": [jf.event_json(t, a) for t, a in block_events], "tx_results": tx_results,
                     "validator_updates": None, "consensus_param_updates": None,
                     "app_hash": jf.b64(store.chain_state()[1])}
-        valset = self.node.genesis.validators
+        valset = self.node.app.valset_at(max(h - 1, 1)) or self.node.genesis.validators
         yield ({**bmap, "tm.event": ["NewBlock"]},
                {"type": "tendermint/event/NewBlock",
                 "value": {"block": jf.block_body_json(block, prev_raw, valset), "block_id": jf.block_id_json(block.hash, raw),

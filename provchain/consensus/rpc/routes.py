@@ -89,9 +89,9 @@ class CometRoutes:
     def store(self):
         return self.node.driver.store
 
-    @property
-    def valset(self):
-        return self.node.genesis.validators
+    def valset(self, height: int):
+        """The validator set of `height` (known up to the last committed height + 2)."""
+        return self.node.app.valset_at(max(height, 1)) or self.node.genesis.validators
 
     # --- helpers
     def _height(self, p: Params, name: str = "height", allow_next: bool = False) -> int:
@@ -117,7 +117,7 @@ class CometRoutes:
 
     def _block_result(self, height: int) -> dict:
         block = self.store.block(height)
-        return jf.block_json(block, self._raw(height), self._raw(height - 1), self.valset)
+        return jf.block_json(block, self._raw(height), self._raw(height - 1), self.valset(height - 1))
 
     def _tx_result(self, block, i: int, code: int, logline: str) -> dict:
         return jf.exec_tx_result_json(code, logline, self.index.tx_events(block, i, code))
@@ -130,7 +130,7 @@ class CometRoutes:
         n = self.node
         h, app_hash, last_hash, t = self.store.chain_state()
         key = n.privval.key if n.privval else None
-        val = n.genesis.validators.by_address.get(key.address) if key else None
+        val = self.valset(h + 1).by_address.get(key.address) if key else None
         pubkey = key.pubkey if key else n.node_id
         first = self._first_block() if h else None
         return {
@@ -236,7 +236,7 @@ class CometRoutes:
         h = self._height(p)
         block, commit = self.store.block(h), self.store.commit(h)
         return {"signed_header": {"header": jf.header_json(block.header, self._raw(h - 1)),
-                                  "commit": jf.commit_json(commit, self._raw(h), self.valset)},
+                                  "commit": jf.commit_json(commit, self._raw(h), self.valset(h))},
                 "canonical": True}
 
     async def block_results(self, p: Params):
@@ -255,7 +255,7 @@ class CometRoutes:
 
     async def validators(self, p: Params):
         h = self._height(p, allow_next=True) if self.store.height() else 0
-        vals = self.valset.validators
+        vals = self.valset(h).validators
         skip, per = paginate(len(vals), p.int("page"), p.int("per_page"))
         page = vals[skip:skip + per]
         return {"block_height": str(h), "validators": [jf.validator_json(v) for v in page],
