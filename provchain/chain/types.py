@@ -118,6 +118,14 @@ class ValidatorSet:
     def hash(self) -> bytes:
         return merkle.root([encode(v.to_obj()) for v in self.validators])
 
+    def proposer_period(self) -> int:
+        """Slots in one period of the proposer rotation (consensus/proposer.py): sum(power / gcd). Powers
+        without a large common divisor would make it too long to build, and every consensus step fail."""
+        g = 0
+        for v in self.validators:
+            g = math.gcd(g, v.power)
+        return sum(v.power // g for v in self.validators)
+
     def to_obj(self) -> list:
         return [v.to_obj() for v in self.validators]
 
@@ -464,12 +472,7 @@ class Genesis:
         for name, value in self.params.to_json().items():
             if isinstance(value, bool) or not isinstance(value, int) or value < (0 if "timeout" in name else 1):
                 raise InvalidError(f"consensus param {name} must be a {'non-negative' if 'timeout' in name else 'positive'} integer")
-        # the proposer rotation (consensus/proposer.py) lists one period of sum(power / gcd) slots: powers
-        # without a large common divisor would make it too long to build, and every consensus step fail
-        g = 0
-        for v in self.validators.validators:
-            g = math.gcd(g, v.power)
-        period = sum(v.power // g for v in self.validators.validators)
+        period = self.validators.proposer_period()
         if period > MAX_PROPOSER_PERIOD:
             raise InvalidError(f"voting powers give a proposer rotation of {period} slots (at most "
                                f"{MAX_PROPOSER_PERIOD}): choose powers with a larger common divisor")

@@ -20,9 +20,7 @@ from dataclasses import dataclass
 
 from . import crypto, schema
 from .encoding import decode, encode
-from .types import InvalidError, Validator, ValidatorSet, _bytes, _int, _list
-
-MAX_PROPOSER_PERIOD = 100_000  # as consensus/proposer.py
+from .types import MAX_PROPOSER_PERIOD, InvalidError, Validator, ValidatorSet, _bytes, _int, _list
 
 KIND = "validator_update"
 DELAY = 2  # an update committed in block H applies from height H + DELAY
@@ -109,11 +107,7 @@ def apply_changes(valset: ValidatorSet, changes) -> ValidatorSet:
 
 def check_rotation(valset: ValidatorSet) -> None:
     """The proposer rotation of a set must stay short enough to build (as the genesis rule)."""
-    from math import gcd
-    g = 0
-    for v in valset.validators:
-        g = gcd(g, v.power)
-    period = sum(v.power // g for v in valset.validators)
+    period = valset.proposer_period()
     if period > MAX_PROPOSER_PERIOD:
         raise InvalidError(f"voting powers would give a proposer rotation of {period} slots (at most "
                            f"{MAX_PROPOSER_PERIOD})")
