@@ -168,23 +168,22 @@ def build(out: str, src_dir: str, seed: int = 11, seconds: float = 8.0, log=prin
 
 
 # the excerpts carried in tests/data/realfootage (tests never read ../shared): name -> (file, start s)
-EXCERPTS = {"box": ("box.mp4", 4.0), "cockatoo": ("cockatoo.mp4", 2.0), "cup": ("cup.mp4", 1.0),
-            "bikes": ("bikes.mp4", 0.0)}
+EXCERPTS = {"box": ("box.mp4", 4.0, 320), "cockatoo": ("cockatoo.mp4", 2.0, 320), "cup": ("cup.mp4", 1.0, 320),
+            "bikes": ("bikes.mp4", 0.0, 480)}  # bikes is 2.35:1: 480 px keeps it 204 px tall
 EXCERPT_SECONDS = 4.0
-EXCERPT_WIDTH = 320
 
 
 def make_excerpts(src_dir: str, out_dir: str) -> list[str]:
-    """4 s of each EXCERPTS clip at 320 px wide, H.264 crf 20: small, still real camera footage."""
+    """4 s of each EXCERPTS clip at 320 (480) px wide, H.264 crf 20: small, still real camera footage."""
     os.makedirs(out_dir, exist_ok=True)
     out = []
-    for name, (fname, start) in EXCERPTS.items():
+    for name, (fname, start, width) in EXCERPTS.items():
         frames, fps = C.read_frames(os.path.join(src_dir, fname))
         a = int(round(start * fps))
         frames = frames[a:a + int(round(EXCERPT_SECONDS * fps))]
         h, w = frames[0].shape[:2]
-        nh = int(round(h * EXCERPT_WIDTH / w)) & ~1
-        frames = [C.resize_rgb(f, EXCERPT_WIDTH, nh) for f in frames]
+        nh = int(round(h * width / w)) & ~1
+        frames = [C.resize_rgb(f, width, nh) for f in frames]
         out.append(C.write_video(os.path.join(out_dir, name + ".mp4"), frames, fps=fps, crf=20, preset="slow"))
     return out
 

@@ -2,9 +2,13 @@
 
 Algorithm `pcv2` (docs/protocol.md "Fingerprint"; measurements in BENCHMARKS.md):
 
-* Sampling: one sample every SAMPLE_PERIOD_MS (200 ms, 5 per second) on a grid anchored at the
-  first decoded frame; sample k is the frame *displayed* at time k*200 ms, so a frame-rate change
-  or a variable frame rate does not move the grid.
+* Sampling: a record keeps one sample every SAMPLE_PERIOD_MS (200 ms, 5 per second) on a grid
+  anchored at the first decoded frame; sample k is the frame *displayed* at time k*200 ms, so a
+  frame-rate change or a variable frame rate does not move the grid.  The analysis of a clip
+  samples 5x denser (QUERY_PERIOD_MS = 40 ms, clips up to DENSE_MAX_S): a copy that was trimmed,
+  sped up or re-timed shows the record's frames between its own grid points, and the matcher
+  then compares the query frame nearest to each record sample (hand-held footage changes a lot
+  in 100 ms).  `record_form()` keeps the 200 ms grid.
 * Per sample, libswscale (area filter, cached context) reduces the frame to a small luma image that
   keeps the frame's aspect ratio (long side REDUCED_LONG = 256 px).  Everything else is numpy on
   those images, through separable area-resampling matrices, so any rectangle of the frame (and its
@@ -43,7 +47,10 @@ import numpy as np
 from .media import container_name
 
 ALG = "pcv2-dct256-t16-p200"
-SAMPLE_PERIOD_MS = 200
+SAMPLE_PERIOD_MS = 200  # the record grid
+QUERY_PERIOD_MS = 40  # analysis samples 5x denser: a copy's frames rarely fall on the record grid
+DENSE_MAX_S = 180  # longer clips are analysed on the record grid only (memory, time)
+WIRE_MAX_SAMPLES = 256  # what a query sends a node for candidates: at most this many samples
 HASH_BITS = 256
 DCT_BYTES = HASH_BITS // 8
 HASH_BYTES = DCT_BYTES + 2  # + mean luma + texture
@@ -128,16 +135,29 @@ class Fingerprint:
         return obj
 
     def record_form(self) -> "Fingerprint":
-        """What a record stores on chain: no variants, thumbnails every thumb_every(n)-th sample."""
-        k = thumb_every(len(self.times_ms)) if self.thumb_step else 0
-        if self.thumb_step == k and not self.variants:
-            return self
-        if not k:
-            return Fingerprint(self.alg, self.times_ms, self.hashes)
-        if k % self.thumb_step:
-            raise ValueError("thumbnails too sparse for the record form")
-        s = k // self.thumb_step
-        return Fingerprint(self.alg, self.times_ms, self.hashes, k, self.thumbs[::s])
+        """What a record stores on chain: the samples on the SAMPLE_PERIOD_MS grid, no variants,
+        thumbnails every thumb_every(n)-th sample."""
+        if not self.variants and self.thumb_step != 1:
+            return self  # already a record (a record never keeps every thumbnail)
+        keep = [i for i, t in enumerate(self.times_ms) if t % SAMPLE_PERIOD_MS == 0]
+        times = tuple(self.times_ms[i] for i in keep)
+        hashes = tuple(self.hashes[i] for i in keep)
+        if not self.thumb_step:
+            return Fingerprint(self.alg, times, hashes)
+        k = thumb_every(len(keep))
+        return Fingerprint(self.alg, times, hashes, k, tuple(self.thumbs[i] for i in keep[::k]))
+
+    def wire_form(self) -> "Fingerprint":
+        """What a query sends a node for candidates: at most WIRE_MAX_SAMPLES samples spread
+        over the clip, their hashes and variant hashes, no thumbnails."""
+        n = len(self.times_ms)
+        sel = np.unique(np.linspace(0, n - 1, min(n, WIRE_MAX_SAMPLES)).round().astype(int)) if n else []
+        vs = []
+        for v in self.variants:
+            a = np.frombuffer(v.hashes, np.uint8).reshape(n, VARIANT_ENTRY)[sel]
+            vs.append(Variant(v.rect, v.mirror, v.crop, a.tobytes()))
+        return Fingerprint(self.alg, tuple(self.times_ms[i] for i in sel), tuple(self.hashes[i] for i in sel),
+                           variants=tuple(vs))
 
     @classmethod
     def from_obj(cls, obj) -> "Fingerprint":
@@ -492,7 +512,9 @@ def fingerprint_from_reduced(imgs: np.ndarray, times: list[int], variants: bool 
         for g in geometries(imgs):
             b, _, tx, l2 = describe(imgs, g)
             ent = np.concatenate([b, np.clip(tx, 0, 255).astype(np.uint8)[:, None]], 1)
-            vs.append(Variant(g.rect, g.mirror, g.crop, ent.tobytes(), b"".join(pack_thumbs(l2))))
+            rect = tuple(int(round(x * 10000)) / 10000 for x in g.rect)  # as it travels (1/10000)
+            vs.append(Variant(rect, g.mirror, int(round(g.crop * 10000)) / 10000, ent.tobytes(),
+                              b"".join(pack_thumbs(l2))))
     return Fingerprint(ALG, tuple(times), tuple(core), 1, tuple(pack_thumbs(lv)), tuple(vs))
 
 
@@ -533,7 +555,7 @@ def _frame_from_rgb(img: np.ndarray):
     raise ValueError(f"unsupported frame shape {img.shape}")
 
 
-def analyze_frames(frames: Iterable[np.ndarray], fps: float) -> Fingerprint:
+def analyze_frames(frames: Iterable[np.ndarray], fps: float, period_ms: int = QUERY_PERIOD_MS) -> Fingerprint:
     """Fingerprint in-memory frames (RGB uint8 (h, w, 3) or luma (h, w)) at a constant `fps`.
 
     Same grid and descriptors as analyze_file, so a clip generated in memory and the file it is
@@ -548,10 +570,10 @@ def analyze_frames(frames: Iterable[np.ndarray], fps: float) -> Fingerprint:
     def sample_until(limit_ms: float) -> None:
         """Grid points before `limit_ms` show `prev`: sample it (reduced once, however many points)."""
         nonlocal prev_small
-        while len(times) * SAMPLE_PERIOD_MS < limit_ms - GRID_TOL_MS:
+        while len(times) * period_ms < limit_ms - GRID_TOL_MS:
             if prev_small is None:
                 prev_small = _reduce(_frame_from_rgb(prev), size)
-            times.append(len(times) * SAMPLE_PERIOD_MS)
+            times.append(len(times) * period_ms)
             smalls.append(prev_small)
             if len(times) > MAX_SAMPLES:
                 raise ValueError("too many frames")
@@ -681,6 +703,7 @@ def _analyze_file(path: str, max_duration_s: int) -> ClipAnalysis:
             raise FingerprintError(
                 f"{path}: video is {declared_s:.0f} s long, longer than the {max_duration_s} s limit")
         stream.thread_type = "AUTO"
+        period = QUERY_PERIOD_MS if declared_s is None or declared_s <= DENSE_MAX_S else SAMPLE_PERIOD_MS
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         fps = float(rate) if rate else 0.0
         codec = stream.codec_context.name or "unknown"
@@ -718,8 +741,8 @@ def _analyze_file(path: str, max_duration_s: int) -> ClipAnalysis:
                 if prev is not None:
                     # grid points before this frame are shown by the previous one
                     shown = 0
-                    while k * SAMPLE_PERIOD_MS < t_ms - GRID_TOL_MS:
-                        times.append(k * SAMPLE_PERIOD_MS)
+                    while k * period < t_ms - GRID_TOL_MS:
+                        times.append(k * period)
                         sample_idx.append(n - 1)
                         k += 1
                         shown += 1
@@ -733,8 +756,8 @@ def _analyze_file(path: str, max_duration_s: int) -> ClipAnalysis:
                     frame_dur = last_t / max(1, n - 1) if n > 1 else 40.0
                 end_ms = last_t + frame_dur
                 shown = 0
-                while k * SAMPLE_PERIOD_MS < end_ms - GRID_TOL_MS:
-                    times.append(k * SAMPLE_PERIOD_MS)
+                while k * period < end_ms - GRID_TOL_MS:
+                    times.append(k * period)
                     sample_idx.append(n - 1)
                     k += 1
                     shown += 1

@@ -27,7 +27,7 @@ Pure: numpy only, no I/O.  How it decides (constants below, measured in BENCHMAR
    mapped through a per-clip grade curve, and a cell differs when it is >= REGION_LEVEL levels
    outside the range those record thumbnails span at that cell (motion between two record
    samples may show anything in between).  A group of >= REGION_CELLS
-   connected cells differing in >= REGION_RUN consecutive samples is a replaced region: an
+   connected cells differing in every sample over >= REGION_RUN_MS is a replaced region: an
    AlteredSegment with its time span and its rectangle in the query frame (x, y, w, h fractions).
 6. Verdict.  `match`: one record explains every non-neutral window in one segment, and no
    region differs.  `altered`: some windows are explained and others are not, or by another
@@ -50,20 +50,22 @@ from typing import Mapping
 
 import numpy as np
 
-from .fingerprint import THUMB_SIDE, Fingerprint, unpack_thumbs
+from .fingerprint import SAMPLE_PERIOD_MS, THUMB_SIDE, Fingerprint, unpack_thumbs
 
 VOTE_DIST = 56  # bits of 256: a sample pair close enough to vote for an alignment
 WINDOW_DIST = 58  # mean bits over a window: a window explained by an alignment
 WEAK_Q = 64  # texture byte (number of stable DCT coefficients) below which a sample is weak
 WINDOW_SAMPLES = 5
+WINDOW_MS = WINDOW_SAMPLES * SAMPLE_PERIOD_MS
 MIN_WINDOWS = 2
 TOP_LINES = 12
 SLOPES = tuple(sorted({1.0} | {round(1.02**k, 4) for k in range(-15, 16)}))
 OFFSET_BIN_MS = 40
 GRID_SLACK_MS = 20  # a line this close to a record sample is on it
+LINE_TOL_MS = SAMPLE_PERIOD_MS  # two lines this close over a span are the same alignment
 REGION_LEVEL = 3  # of 15 thumbnail levels
 REGION_CELLS = 3
-REGION_RUN = 4  # samples (0.8 s at 5/s): a region replaced for 1 s shows in at least 4
+REGION_RUN_MS = 800  # a region replaced for 1 s differs in every sample of >= 0.8 s
 REGION_NEAR_MS = 300
 REGION_MIN_AREA = 0.02  # of the query frame: smaller differences (a corner logo) are not reported
 MIN_EVIDENCE_SAMPLES = 5  # 1 s of video: fewer samples are too little to call a clip a copy
@@ -139,11 +141,14 @@ class _Query:
         self.variants, quals = fp.variant_arrays()
         self.quals = [x.astype(np.int16) for x in quals]
         n = len(self.t)
-        bounds = list(range(0, n, WINDOW_SAMPLES)) + [n]
-        if len(bounds) > 2 and bounds[-1] - bounds[-2] < (WINDOW_SAMPLES + 1) // 2:
+        self.period = _period(self.t)
+        # windows of WINDOW_MS of query time (5 samples on the record grid; more when the query
+        # was analysed densely)
+        wid = (self.t - self.t[0]) // WINDOW_MS if n else self.t
+        bounds = [0] + [int(i) for i in np.nonzero(np.diff(wid))[0] + 1] + [n]
+        if len(bounds) > 2 and (self.t[-1] + self.period - self.t[bounds[-2]]) < 0.6 * WINDOW_MS:
             bounds.pop(-2)  # a short tail joins the previous window
         self.windows = [(bounds[k], bounds[k + 1]) for k in range(len(bounds) - 1)]
-        self.period = _period(self.t)
         self._thumbs: dict[int, np.ndarray | None] = {}
 
     def span(self, a: int, b: int) -> tuple[int, int]:
@@ -230,11 +235,17 @@ class _Rec:
         x = line.at(q.t.astype(np.float64))
         hi = np.searchsorted(self.t, x, "left")
         best = np.full((V, n), np.inf)
-        status = np.full((V, n), 2, np.int8)
+        # a dense query has a sample within half its period of every record sample: only those
+        # are compared, the others (between record samples) are ignored (status 3); a query on
+        # the record grid
+        # compares every sample with the record samples within one record period
+        tol = self.period - 1 if q.period >= self.period else q.period / 2 + 1
+        inside = (x >= self.t[0] - tol) & (x < self.t[-1] + max(tol, self.period))  # the last sample shows until the end
+        status = np.where(inside, 3, 2).astype(np.int8)[None, :].repeat(V, 0)
         for j in (hi - 1, hi):
             ok = (j >= 0) & (j < len(self.t))
             jc = np.clip(j, 0, len(self.t) - 1)
-            ok &= np.abs(self.t[jc] - x) < self.period
+            ok &= np.abs(self.t[jc] - x) <= tol
             if not ok.any():
                 continue
             idx = np.nonzero(ok)[0]
@@ -242,7 +253,8 @@ class _Rec:
             d = self.D[:, idx, jc[idx]].astype(np.float64)
             d[st != 0] = np.inf
             best[:, idx] = np.minimum(best[:, idx], d)
-            status[:, idx] = np.minimum(status[:, idx], st)
+            cur = status[:, idx]
+            status[:, idx] = np.where(cur == 3, st, np.minimum(cur, st))
         # a sample that falls between two very different record samples (played at another
         # speed across a cut) and is far from both is neutral, not a mismatch
         between = (hi > 0) & (hi < len(self.t))
@@ -260,17 +272,19 @@ def _window_scores(dist: np.ndarray, status: np.ndarray, excused: np.ndarray, wi
     """Scores per window under one alignment and the variant chosen for it: the variant with the
     lowest mean distance over its usable pairs; a window with too few usable pairs, or with
     more than 40% of its samples excused, is None."""
-    use = status != 1  # (V, n)
+    use = (status == 0) | (status == 2)  # (V, n): compared (ignored: 1 neutral, 3 off the grid)
     cnt = use.sum(axis=1)
     tot = np.where(use, dist, 0.0).sum(axis=1)
     mean = np.where(cnt > 0, tot / np.maximum(cnt, 1), np.inf)
     v = int(np.argmin(mean))
     d, u, e = dist[v], use[v], excused[v]
     out: list[float | None] = []
+    on = status[v] != 3
     for a, b in windows:
-        need = max(1, int(np.ceil(0.4 * (b - a))))
+        m = int(on[a:b].sum())  # samples facing a record sample
+        need = max(1, int(np.ceil(0.4 * m)))
         k = int(u[a:b].sum())
-        ok = k >= need and e[a:b].sum() <= 0.4 * (b - a)
+        ok = m > 0 and k >= need and e[a:b].sum() <= 0.4 * m
         out.append(float(d[a:b][u[a:b]].mean()) if ok else None)
     return out, v
 
@@ -336,7 +350,7 @@ def region_edits(q: _Query, rec: _Rec, v: int, line: _Line, samples: np.ndarray)
     variant v's geometry (see the module doc, step 5)."""
     qth = q.thumbs(v)
     rfp = rec.fp
-    if qth is None or not rfp.thumbs or len(samples) < REGION_RUN:
+    if qth is None or not rfp.thumbs or len(samples) < 2:
         return []
     rth = rfp.thumb_array().astype(np.float64)
     rtt = rec.t[:: rfp.thumb_step][: len(rth)]
@@ -353,7 +367,7 @@ def region_edits(q: _Query, rec: _Rec, v: int, line: _Line, samples: np.ndarray)
             j = js[np.argmin(np.abs(rtt[js] - x))]
             pairs_q.append(qth[i])
             pairs_r.append(rth[j])
-    if len(cand) < REGION_RUN:
+    if len(cand) < 2:
         return []
     lut = _grade_curve(np.stack(pairs_q), np.stack(pairs_r).astype(np.int64))
     for i, js in cand.items():
@@ -369,12 +383,15 @@ def region_edits(q: _Query, rec: _Rec, v: int, line: _Line, samples: np.ndarray)
     while i < len(order):
         a = order[i]
         # a run of samples where some component of persistent cells exists
+        # the samples of the next REGION_RUN_MS (no gap longer than a record sample period)
         pers = diff[a]
         k = i
-        for k2 in range(i + 1, min(i + REGION_RUN, len(order))):
-            pers = pers & diff[order[k2]]
-            k = k2
-        comps = [c for c in _components(pers) if len(c) >= REGION_CELLS] if k - i + 1 == REGION_RUN else []
+        while (k + 1 < len(order) and q.t[order[k + 1]] - q.t[a] < REGION_RUN_MS
+               and q.t[order[k + 1]] - q.t[order[k]] <= rec.period + GRID_SLACK_MS):
+            k += 1
+            pers = pers & diff[order[k]]
+        long_enough = q.t[order[k]] - q.t[a] >= REGION_RUN_MS - rec.period - GRID_SLACK_MS
+        comps = [c for c in _components(pers) if len(c) >= REGION_CELLS] if long_enough else []
         if not comps:
             i += 1
             continue
@@ -410,7 +427,8 @@ def _dilate(m: np.ndarray) -> np.ndarray:
 
 def evidence_shortfall(query: Fingerprint) -> str | None:
     """Why `query` is too little video to judge perceptually, or None when it is enough."""
-    n = len(query.times_ms)
+    t = np.asarray(query.times_ms, np.int64)
+    n = len(np.unique((t - t[0]) // SAMPLE_PERIOD_MS)) if len(t) else 0  # dense analyses: per 200 ms
     if n >= MIN_EVIDENCE_SAMPLES:
         return None
     return (f"too little video to compare: {n} sample(s) on the 200 ms grid, at least "
@@ -440,10 +458,10 @@ def match(query: Fingerprint, candidates: Mapping[str, Fingerprint]) -> MatchRes
                 hyp[(rid, k)] = (line, scores, v)
                 good = [s for s in scores if s is not None and s <= WINDOW_DIST]
                 inliers = int(((dist[v] <= VOTE_DIST) & (status[v] == 0)).sum())
-                # ties: fewer samples excused, slope 1, on the sample grid, then the lower score
+                # ties: fewer samples excused, slope 1, more close samples, on the sample grid, lower score
                 g = line.offset + q.t[0] - rec.t[0]  # 0 when the query's samples land on the record's
                 off_grid = abs((g + rec.period / 2) % rec.period - rec.period / 2)
-                key = (-len(good), -inliers, int(excused[v].sum()), abs(line.slope - 1.0) > 1e-3, off_grid,
+                key = (-len(good), int(excused[v].sum()), abs(line.slope - 1.0) > 1e-3, -inliers, off_grid,
                        round(float(np.mean(good)) / 4) if good else 1e9)
                 if top is None or key < top[0]:
                     top = (key, (rid, k))
@@ -503,7 +521,7 @@ def match(query: Fingerprint, candidates: Mapping[str, Fingerprint]) -> MatchRes
             line = hyp[a[0]][0]
             if not neutral[w]:
                 sim += 1.0 - min(a[1], 128.0) / 128.0
-            if segs and segs[-1][1] == w and segs[-1][2].same(line, *q.span(*q.windows[w]), q.period):
+            if segs and segs[-1][1] == w and segs[-1][2].same(line, *q.span(*q.windows[w]), LINE_TOL_MS):
                 segs[-1][1] = w + 1
             else:
                 segs.append([w, w + 1, line])
@@ -524,8 +542,9 @@ def match(query: Fingerprint, candidates: Mapping[str, Fingerprint]) -> MatchRes
                     unexplained.append(AlteredSegment(s, e))
         # replaced regions inside the windows the record's best line explains
         line, _, v = hyp[best_of[rid]]
+        _, st_main, _ = recs[rid].aligned(q, line)
         samples = np.array([i for w, a in enumerate(asg) if a is not None and a[0] == best_of[rid]
-                            for i in range(*q.windows[w])], np.int64)
+                            for i in range(*q.windows[w]) if st_main[v, i] != 3], np.int64)
         regs = region_edits(q, recs[rid], v, line, samples)
         altered = sorted(unexplained + regs, key=lambda s: (s.query_start_ms, s.query_end_ms))
         faithful |= len(segs) == 1 and not altered

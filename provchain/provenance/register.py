@@ -71,7 +71,7 @@ def prior_claims(client: NodeClient, analysis: ClipAnalysis) -> list[PriorClaim]
         if rec is not None:
             out.setdefault(rec["record_id"], _prior(rec, "same content", 1.0))
     try:
-        related = related_records(analysis.fingerprint, client.match(analysis.fingerprint.to_obj()))
+        related = related_records(analysis.fingerprint, client.match(analysis.fingerprint.wire_form().to_obj()))
     except (KeyError, TypeError, ValueError) as exc:
         raise NodeError(f"node {client.url} sent a malformed /match candidate: {exc}") from None
     for r in related:

@@ -181,7 +181,7 @@ def prove_candidates(client: NodeClient, genesis: Genesis, ids: list[bytes], fin
     given).  Raises NodeError when the node is unreachable, KeyError/TypeError/ValueError for
     malformed candidates; a record whose proof fails comes back unverified."""
     ids = list(ids)
-    for cand in client.match(fingerprint.to_obj()) if fingerprint is not None else []:
+    for cand in client.match(fingerprint.wire_form().to_obj()) if fingerprint is not None else []:
         rid = jf.parse_hex(cand["record"]["record_id"], 32)
         if rid not in ids:
             ids.append(rid)

@@ -10,6 +10,7 @@ from provchain.provenance.fingerprint import (
     ALG,
     HASH_BYTES,
     MAX_SAMPLES,
+    QUERY_PERIOD_MS,
     SAMPLE_PERIOD_MS,
     THUMB_BYTES,
     VARIANT_ENTRY,
@@ -39,7 +40,8 @@ def test_analyze_file_shape(clips):
     assert 2900 <= f.duration_ms <= 3100
     fp = a.fingerprint
     assert fp.alg == ALG
-    assert fp.times_ms == tuple(range(0, 3000, SAMPLE_PERIOD_MS))
+    assert fp.times_ms == tuple(range(0, 3000, QUERY_PERIOD_MS))  # analysis: the dense grid
+    assert fp.record_form().times_ms == tuple(range(0, 3000, SAMPLE_PERIOD_MS))  # record: the 200 ms grid
     assert all(len(h) == HASH_BYTES for h in fp.hashes)
     n = len(fp.times_ms)
     assert fp.thumb_step == 1 and all(len(t) == THUMB_BYTES for t in fp.thumbs) and len(fp.thumbs) == n
@@ -81,10 +83,14 @@ def test_to_obj_roundtrip_and_types(clips):
     back = Fingerprint.from_obj(obj)  # variants travel without their thumbnails
     assert back.hashes == fp.hashes and back.thumbs == fp.thumbs
     assert [(v.rect, v.mirror, v.crop, v.hashes) for v in back.variants] == \
-        [(tuple(round(x, 4) for x in v.rect), v.mirror, v.crop, v.hashes) for v in fp.variants]
+        [(v.rect, v.mirror, v.crop, v.hashes) for v in fp.variants]
     rec = fp.record_form()
     assert len(rec.to_obj()) == 5 and rec.variants == () and rec.thumb_step == 2
-    assert rec.thumbs == fp.thumbs[::2]
+    assert rec.thumbs == fp.thumbs[::10]  # every 2nd sample of the 200 ms grid = every 10th at 40 ms
+    assert rec.record_form() is rec
+    wire = fp.wire_form()
+    assert wire.thumbs == () and len(wire.variants) == len(fp.variants)
+    assert Fingerprint.from_obj(wire.to_obj()) == wire
     assert Fingerprint.from_obj(rec.to_obj()) == rec
 
 
@@ -202,4 +208,4 @@ def test_too_long_checked_before_decoding(clips):
 def test_frame_rate_change_keeps_grid(clips, tmp_path):
     _, src = clips
     b = analyze_file(transform(src, str(tmp_path / "f24.mp4"), "fps24")).fingerprint
-    assert b.times_ms == tuple(range(0, 3000, SAMPLE_PERIOD_MS))
+    assert b.times_ms == tuple(range(0, 3000, QUERY_PERIOD_MS))
