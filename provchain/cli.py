@@ -7,17 +7,14 @@ import argparse
 import sys
 
 
-VALIDATOR_SETS = False  # validator updates on chain: on once consensus follows the set of each height
-
-
 def app_factory(kv, genesis):
     """The application named in the genesis file."""
     if genesis.app_name == "note":
         from .chain.app import NoteApp
-        return NoteApp(kv, genesis.chain_id, genesis.params.max_tx_bytes, VALIDATOR_SETS and genesis.validators)
+        return NoteApp(kv, genesis.chain_id, genesis.params.max_tx_bytes, genesis.validators)
     if genesis.app_name == "provenance":
         from .provenance.app import ProvenanceApp
-        return ProvenanceApp(kv, genesis.chain_id, genesis.params.max_tx_bytes, VALIDATOR_SETS and genesis.validators)
+        return ProvenanceApp(kv, genesis.chain_id, genesis.params.max_tx_bytes, genesis.validators)
     raise SystemExit(f"error: unknown app {genesis.app_name!r} in genesis")
 
 

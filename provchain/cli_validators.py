@@ -41,7 +41,7 @@ def next_seq(client) -> int:
     """The chain's next validator-update number (app state a/valseq, read through abci_query /store)."""
     from .chain import schema
     from .chain.encoding import decode
-    r = client.get("/abci_query", path='"/store"', data="0x" + schema.VALSET_SEQ.hex())["response"]
+    r = client._call("/abci_query", {"path": '"/store"', "data": "0x" + schema.VALSET_SEQ.hex()})["response"]
     return decode(base64.b64decode(r["value"])) if r.get("value") else 0
 
 

@@ -55,7 +55,6 @@ class Driver:
         self.clock = clock or AsyncioClock()
         self.genesis = genesis
         self.chain_id = genesis.chain_id
-        self.valset = genesis.validators
         self.params = genesis.params
         self.kv = kv
         self.store = BlockStore(kv)
@@ -96,7 +95,7 @@ class Driver:
         self._handshake()
         height = self.store.height() + 1
         my_address = self.privval.address if self.privval else None
-        self.machine = m.Machine(self.chain_id, self.valset, my_address, self.params)
+        self.machine = m.Machine(self.chain_id, self.valset_at, my_address, self.params)
         self.wal.start_height(height)
         logged = self.wal.replay(height)
         self._replaying = True
@@ -120,6 +119,19 @@ class Driver:
             self._execute(pending_build)
         self._flush()
         self._schedule_status()
+
+    def valset_at(self, height: int):
+        """The validator set of `height` (chain/valsets.py: known up to the last committed height + 2), or
+        None above that. An app that keeps no sets (some tests) runs on the genesis set."""
+        at = getattr(self.app, "valset_at", None)
+        if at is None or getattr(self.app, "genesis_validators", None) is None:
+            return self.genesis.validators
+        return at(height)
+
+    @property
+    def valset(self):
+        """The validator set of the height consensus is working on."""
+        return self.valset_at(self.machine.height if self.machine and self.machine.height else self.store.height() + 1)
 
     def _resend_kept(self, height: int) -> None:
         """After a restart: what the guard signed at this height goes out again (and back into the
@@ -316,14 +328,15 @@ class Driver:
         h, app_hash, last_hash, _ = self.store.chain_state()
         assert h == height - 1, (h, height)
         last_commit = self.store.commit(h) if h else None
-        time_ms = self.genesis.genesis_time_ms if height == 1 else last_commit.median_time(self.valset)
+        time_ms = self.genesis.genesis_time_ms if height == 1 else last_commit.median_time(self.valset_at(h))
         overhead = 64 * 1024
         txs = self.mempool.reap(self.params.max_block_bytes - overhead, self.params.max_block_txs)
         # pooled evidence was verified when it entered the pool: only its height and novelty are rechecked
         evidence = [e for e in self.evidence_pool.values()
                     if self._evidence_window_problem(e, height) is None][:EVIDENCE_PER_BLOCK]
         block = Block.make(dict(chain_id=self.chain_id, height=height, time_ms=time_ms, last_block_hash=last_hash,
-                                validators_hash=self.valset.hash(), app_hash=app_hash,
+                                validators_hash=self.valset_at(height).hash(),
+                                next_validators_hash=self.valset_at(height + 1).hash(), app_hash=app_hash,
                                 proposer_address=self.privval.address), txs, evidence, last_commit)
         self._built[block.hash] = block
         return block
@@ -351,9 +364,12 @@ class Driver:
             return "last_block_hash does not match our last block"
         if hdr.app_hash != app_hash:
             return "app_hash does not match our state"
-        if hdr.validators_hash != self.valset.hash():
+        valset = self.valset_at(h + 1)
+        if hdr.validators_hash != valset.hash():
             return "validators_hash does not match the validator set"
-        if hdr.proposer_address not in self.valset.by_address:
+        if hdr.next_validators_hash != self.valset_at(h + 2).hash():
+            return "next_validators_hash does not match the next validator set"
+        if hdr.proposer_address not in valset.by_address:
             return "proposer is not a validator"
         if len(block.txs) > self.params.max_block_txs or len(block.encode()) > self.params.max_block_bytes:
             return "block exceeds the size limits"
@@ -361,10 +377,11 @@ class Driver:
             return f"more than {EVIDENCE_PER_BLOCK} evidence items"
         if block.last_commit is not None:
             try:
-                block.last_commit.verify(self.chain_id, self.valset, h, last_hash, cache=self.app.sig_cache)
+                block.last_commit.verify(self.chain_id, self.valset_at(h), h, last_hash, cache=self.app.sig_cache)
             except InvalidError as exc:
                 return f"last commit: {exc}"
-        expected_time = self.genesis.genesis_time_ms if hdr.height == 1 else block.last_commit.median_time(self.valset)
+        expected_time = (self.genesis.genesis_time_ms if hdr.height == 1
+                         else block.last_commit.median_time(self.valset_at(h)))
         if hdr.time_ms != expected_time:
             return "block time is not the weighted median of the last commit's timestamps"
         if hdr.height > 1 and hdr.time_ms <= self.store.chain_state()[3]:
@@ -382,10 +399,16 @@ class Driver:
         if problem or ev.hash() in self.evidence_pool:
             return problem  # pooled evidence was verified on admission
         try:
-            ev.verify(self.chain_id, self.valset)
+            ev.verify(self.chain_id, self._evidence_valset(ev))
         except InvalidError as exc:
             return str(exc)
         return None
+
+    def _evidence_valset(self, ev: DuplicateVoteEvidence):
+        valset = self.valset_at(ev.vote_a.height)
+        if valset is None:
+            raise InvalidError("evidence from a height whose validator set is not known yet")
+        return valset
 
     def _evidence_window_problem(self, ev: DuplicateVoteEvidence, height: int) -> str | None:
         if ev.vote_a.height >= height or ev.vote_a.height < height - EVIDENCE_MAX_AGE:
@@ -407,7 +430,7 @@ class Driver:
         if not height - EVIDENCE_MAX_AGE <= ev.vote_a.height <= height:
             return
         try:
-            ev.verify(self.chain_id, self.valset)
+            ev.verify(self.chain_id, self._evidence_valset(ev))
         except InvalidError as exc:
             log.warning("dropped invalid evidence: %s", exc)
             return
@@ -510,10 +533,13 @@ class Driver:
         self.feed(m.ProposalReceived(proposal, block, problem is None))
 
     def _check_proposal(self, proposal: Proposal, block: Block) -> None:
-        proposal.verify(self.chain_id, self.valset)
+        valset = self.valset_at(proposal.height)
+        if valset is None:
+            raise InvalidError(f"proposal for height {proposal.height}, whose validator set is not known yet")
+        proposal.verify(self.chain_id, valset)
         if block.hash != proposal.block_hash:
             raise InvalidError("proposal's block does not match its hash")
-        if proposal.proposer_address != proposer(self.valset, proposal.height, proposal.round):
+        if proposal.proposer_address != proposer(valset, proposal.height, proposal.round):
             raise InvalidError("proposal from the wrong proposer for this round")
 
     def _hold_next_height(self, peer: str, proposal: Proposal, block: Block) -> None:
@@ -539,7 +565,10 @@ class Driver:
             return
         if vote.height > height + 1:
             self._ask_for_block(height)
-        vote.verify(self.chain_id, self.valset)
+        valset = self.valset_at(vote.height)
+        if valset is None:
+            return  # too far ahead to check: we asked a peer for the blocks in between
+        vote.verify(self.chain_id, valset)
         self._seen.add(vote.signature)
         ev = m.VoteReceived(vote)
         if vote.height == height and self.machine.admits(ev):
@@ -578,7 +607,8 @@ class Driver:
     def _on_block(self, block: Block, commit: Commit) -> None:
         if block.header.height != self.machine.height or self.store.height() >= block.header.height:
             return
-        commit.verify(self.chain_id, self.valset, block.header.height, block.hash, cache=self.app.sig_cache)
+        commit.verify(self.chain_id, self.valset_at(block.header.height), block.header.height, block.hash,
+                      cache=self.app.sig_cache)
         problem = self.block_problem(block)
         if problem:
             raise InvalidError(f"synced block {block.header.height} rejected: {problem}")

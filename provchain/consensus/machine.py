@@ -149,13 +149,16 @@ class RequestCatchUp:
 # --- the machine ---------------------------------------------------------------------------------------
 
 class Machine:
-    def __init__(self, chain_id: str, valset: ValidatorSet, my_address: bytes | None, params: ConsensusParams):
+    def __init__(self, chain_id: str, valsets, my_address: bytes | None, params: ConsensusParams):
+        """`valsets`: the validator set of every height (a function of the height, reading committed
+        state: the set of h is fixed once block h - 2 is), or one ValidatorSet for all heights."""
         self.chain_id = chain_id
-        self.valset = valset
+        self.valset_at = valsets if callable(valsets) else (lambda height: valsets)
+        self.valset = self.valset_at(1)  # the set of the current height (StartHeight switches it)
         self.params = params
         self.address = my_address
-        # only a member of the validator set signs; anyone else follows the chain
-        self.is_validator = my_address is not None and my_address in valset.by_address
+        # only a member of the height's validator set signs; anyone else follows the chain
+        self.is_validator = my_address is not None and my_address in self.valset.by_address
 
         self.height = 0
         self.round = 0
@@ -166,7 +169,7 @@ class Machine:
         self.valid_block: Block | None = None
         self.decision: Block | None = None
         self.last_commit: Commit | None = None
-        self.votes = HeightVoteSet(valset, 0)
+        self.votes = HeightVoteSet(self.valset, 0)
 
         self._proposals: dict[int, dict[bytes, tuple[Proposal, Block, bool]]] = {}  # round -> hash -> ...
         self._first_proposal: dict[int, bytes] = {}  # round -> hash of the first proposal received
@@ -187,6 +190,13 @@ class Machine:
         """The current step: "new_height", "propose", "prevote", "precommit" or "commit"."""
         return self._step
 
+    def _set_of(self, height: int) -> ValidatorSet:
+        """The set a message of `height` is checked against: the next height's own set (known one height
+        ahead), else the current one (later heights only hint that we are behind)."""
+        if height == self.height + 1:
+            return self.valset_at(height) or self.valset
+        return self.valset
+
     def admits(self, event) -> bool:
         """Whether `event` can change the consensus state. The driver logs only these to the WAL, so
         duplicates and junk (votes above the caps, proposals from the wrong proposer, other heights)
@@ -195,7 +205,7 @@ class Machine:
         if isinstance(event, VoteReceived):
             v = event.vote
             addr = v.validator_address
-            if addr not in self.valset.by_address or v.type not in (PREVOTE, PRECOMMIT) or v.round < 0:
+            if addr not in self._set_of(v.height).by_address or v.type not in (PREVOTE, PRECOMMIT) or v.round < 0:
                 return False
             if v.height == self.height + 1:
                 key = (v.type, v.round, addr, v.block_hash)
@@ -299,6 +309,8 @@ class Machine:
         self.valid_round, self.valid_block = -1, None
         self.decision = None
         self.last_commit = ev.last_commit
+        self.valset = self.valset_at(ev.height)
+        self.is_validator = self.address is not None and self.address in self.valset.by_address
         self.votes = HeightVoteSet(self.valset, ev.height)
         self._proposals, self._first_proposal, self._blocks = {}, {}, {}
         self._proposed, self._fired, self._future_rounds = set(), set(), {}
@@ -309,7 +321,7 @@ class Machine:
 
     def _on_vote(self, vote: Vote) -> None:
         addr = vote.validator_address
-        if addr not in self.valset.by_address or vote.type not in (PREVOTE, PRECOMMIT) or vote.round < 0:
+        if addr not in self._set_of(vote.height).by_address or vote.type not in (PREVOTE, PRECOMMIT) or vote.round < 0:
             return
         if vote.height > self.height:
             self._note_ahead(addr, vote.height)
@@ -337,7 +349,7 @@ class Machine:
 
     def _on_proposal(self, ev: ProposalReceived) -> None:
         p, block = ev.proposal, ev.block
-        if p.proposer_address in self.valset.by_address and p.height > self.height:
+        if p.proposer_address in self._set_of(p.height).by_address and p.height > self.height:
             self._note_ahead(p.proposer_address, p.height)
         if p.height != self.height or self._step in (NEW_HEIGHT, COMMIT):
             return  # the driver holds proposals of later heights: their validity needs our decision
@@ -544,7 +556,8 @@ class Machine:
         seen = sorted(((h, a) for a, h in self._ahead.items() if h > self.height), reverse=True)
         power = 0
         for h, a in seen:
-            power += self.valset.by_address[a].power
+            v = self.valset.by_address.get(a)  # a validator seen ahead may not be in this height's set
+            power += v.power if v else 0
             if self.valset.has_one_honest(power):
                 return h, a
         return 0, None

@@ -58,11 +58,13 @@ def http_json(url: str, data: bytes | None = None, timeout: float = 10.0, conten
 
 
 class Cluster:
-    def __init__(self, root: str | Path, n: int = 4, base_port: int | None = None, app: str = "note"):
+    def __init__(self, root: str | Path, n: int = 4, base_port: int | None = None, app: str = "note",
+                 genesis_validators: int | None = None):
         self.root = Path(root)
         self.n = n
         self.base_port = base_port or free_base_port(n)
-        self.homes = write_testnet(self.root, n, base_port=self.base_port, app_name=app)
+        self.homes = write_testnet(self.root, n, base_port=self.base_port, app_name=app,
+                                   genesis_validators=genesis_validators)
         self.procs: list[subprocess.Popen | None] = [None] * n
 
     def url(self, i: int) -> str:

@@ -27,12 +27,14 @@ def metrics_port(i: int, base_port: int = BASE_P2P) -> int:
 
 def write_testnet(out: str | Path, n: int, chain_id: str = "provchain-devnet", base_port: int = BASE_P2P,
                   host: str = "127.0.0.1", hostnames: list[str] | None = None, app_name: str = "provenance",
-                  listen_host: str | None = None) -> list[Path]:
+                  listen_host: str | None = None, genesis_validators: int | None = None) -> list[Path]:
     """Create `out/node{i}` homes and the devnet's C2PA test CA `out/ca`. `hostnames` (e.g. docker service
-    names) replace `host` in peer lists."""
+    names) replace `host` in peer lists. Only the first `genesis_validators` nodes (default all) are in the
+    genesis set; the others follow the chain until a validator update adds them."""
     out = Path(out)
     keys = [crypto.PrivateKey.generate() for _ in range(n)]
-    genesis = Genesis(chain_id, int(time.time() * 1000), ValidatorSet(tuple(Validator(k.pubkey, 10) for k in keys)),
+    in_genesis = keys[:genesis_validators or n]
+    genesis = Genesis(chain_id, int(time.time() * 1000), ValidatorSet(tuple(Validator(k.pubkey, 10) for k in in_genesis)),
                       app_name=app_name)
     create_ca(out / "ca", f"{chain_id} devnet CA")  # C2PA trust anchor for the devnet's creators
     homes = []
