@@ -93,7 +93,7 @@ class Chain:
         self.node = node
         self.node_url = node.url
         self._commits: OrderedDict[int, dict] = OrderedDict()
-        self._valset: list[dict] | None = None
+        self._valsets: OrderedDict[int, list[dict]] = OrderedDict()
 
     async def status(self) -> dict:
         return await self.node.get("/status")
@@ -101,16 +101,21 @@ class Chain:
     async def tip(self) -> int:
         return int((await self.status())["sync_info"]["latest_block_height"])
 
-    async def validators(self) -> list[dict]:
-        """The validator set (static from genesis): address, pubkey (hex), power, index."""
-        if self._valset is None:
-            res = await self.node.get("/validators")
-            vals = []
-            for i, v in enumerate(res["validators"]):
-                pk = base64.b64decode(v["pub_key"]["value"]).hex().upper()
-                vals.append({"index": i, "address": v["address"], "pub_key": pk, "voting_power": int(v["voting_power"])})
-            self._valset = vals
-        return self._valset
+    async def validators(self, height: int | None = None) -> list[dict]:
+        """The validator set of `height` (default: the latest; the set changes by validator updates):
+        address, pubkey (hex), power, index. A past height's set is final and cached."""
+        if height is not None and height in self._valsets:
+            return self._valsets[height]
+        res = await self.node.get("/validators", **({"height": height} if height else {}))
+        vals = []
+        for i, v in enumerate(res["validators"]):
+            pk = base64.b64decode(v["pub_key"]["value"]).hex().upper()
+            vals.append({"index": i, "address": v["address"], "pub_key": pk, "voting_power": int(v["voting_power"])})
+        if height is not None:
+            if len(self._valsets) > 256:
+                self._valsets.popitem(last=False)
+            self._valsets[height] = vals
+        return vals
 
     async def commit(self, height: int) -> dict:
         """The commit for `height` (cached: a committed block is final and its commit never changes)."""
@@ -198,7 +203,7 @@ class Chain:
             b = await self.node.get("/block", height=height)
         header = b["block"]["header"]
         h = int(header["height"])
-        st, commit, vals = await asyncio.gather(self.status(), self.commit(h), self.validators())
+        st, commit, vals = await asyncio.gather(self.status(), self.commit(h), self.validators(h))
         tip = int(st["sync_info"]["latest_block_height"])
         by_addr = {v["address"]: v for v in vals}
         total = sum(v["voting_power"] for v in vals)

@@ -6,6 +6,7 @@ Five nodes run; the genesis holds node0..node3. The operators' commands (`provch
 chain only keeps committing if node4 signs (node1, node2 and node4 hold 30 of the new 40).
 """
 
+import base64
 import json
 import os
 import signal
@@ -70,6 +71,10 @@ def test_validator_added_and_removed_and_verify_follows(tmp_path):
         p = run("provchain", "validators", "submit", str(upd), "--node", c.url(1))
         assert p.returncode == 0, p.stderr
         h = int(p.stdout.split("committed at height ")[1].split(";")[0])
+        _, res = c.rpc(1, f"/block_results?height={h}")
+        assert {(u["pub_key"]["value"], u["power"]) for u in res["result"]["validator_updates"]} == {
+            (base64.b64encode(bytes.fromhex(pubkey(c, 4))).decode(), "10"),
+            (base64.b64encode(bytes.fromhex(pubkey(c, 3))).decode(), "0")}
         c.wait_height(0, h + 3)
         _, vals = c.rpc(0, f"/validators?height={h + 2}")
         now = {v["address"] for v in vals["result"]["validators"]}

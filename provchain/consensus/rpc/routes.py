@@ -242,16 +242,32 @@ class CometRoutes:
     async def block_results(self, p: Params):
         h = self._height(p)
         block = self.store.block(h)
-        results, tx_events = [], []
+        results, tx_events, updates = [], [], []
         for i, tx in enumerate(block.txs):
             _, _, code, logline = self.store.tx_location(tx_hash(tx))
             tx_events.append(self.index.tx_events(block, i, code))
             results.append(jf.exec_tx_result_json(code, logline, tx_events[-1]))
+            if code == 0:
+                updates += self._validator_updates(tx)
         nxt = self.store.block(h + 1)
         app_hash = nxt.header.app_hash if nxt else self.store.chain_state()[1]
         return {"height": str(h), "txs_results": results or None,
                 "finalize_block_events": [jf.event_json(t, a) for t, a in self.index.block_events(block, tx_events)],
-                "validator_updates": None, "consensus_param_updates": None, "app_hash": jf.b64(app_hash)}
+                "validator_updates": updates or None, "consensus_param_updates": None, "app_hash": jf.b64(app_hash)}
+
+    def _validator_updates(self, tx: bytes) -> list[dict]:
+        """A committed validator_update tx's changes, as CometBFT's ValidatorUpdate (they apply at H + 2)."""
+        from ...chain import valsets
+        from ...chain.tx import SignedTx
+        from ...chain.types import InvalidError
+        try:
+            stx = SignedTx.decode(tx, len(tx))
+            if stx.kind != valsets.KIND:
+                return []
+            upd = valsets.ValidatorUpdate.from_obj(stx.body)
+        except InvalidError:
+            return []
+        return [{"pub_key": jf.pub_key_json(pk), "power": str(power)} for pk, power in upd.changes]
 
     async def validators(self, p: Params):
         h = self._height(p, allow_next=True) if self.store.height() else 0
