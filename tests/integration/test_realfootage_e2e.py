@@ -6,8 +6,6 @@ a screen recording, a speed change, a short excerpt of calm footage) or are edit
 with the frame transformations of tests/corpus.py, and checks what `verify --json` says about it.
 A second creator then re-registers a re-encode: `register` warns, and `verify` names the first registrant.
 """
-# Not here yet, because they fail on main today (reported, not hidden): speed changes (cockatoo 1.25x and
-# bikes 0.8x read `altered`) and the region of the face-sized swap (its span is flagged, without a region).
 
 import json
 import os
@@ -82,6 +80,10 @@ COPIES = [
     ("canvas-colour-anywhere", "bikes", lambda f, fps: (corpus.on_canvas(f, 960, 540, scale=0.6, pos=(0.2, 0.8),
                                                                          colour=(30, 160, 90)), fps)),
     ("screen-recording", "box", screen),
+    ("speed-1.25x", "cockatoo", lambda f, fps: (corpus.speed(f, fps, 1.25), fps)),
+    ("speed-1.33x", "box", lambda f, fps: (corpus.speed(f, fps, 1.33), fps)),
+    ("speed-0.8x", "bikes", lambda f, fps: (corpus.speed(f, fps, 0.8), fps)),
+    ("speed-0.75x", "cup", lambda f, fps: (corpus.speed(f, fps, 0.75), fps)),
     ("excerpt-2.2s-calm", "cup", lambda f, fps: (f[int(0.8 * fps):int(0.8 * fps) + int(round(2.2 * fps))], fps)),
 ]
 
@@ -107,7 +109,7 @@ def swap(net):
     return path, (rect[0] / w, rect[1] / h, rect[2] / w, rect[3] / h), (start / fps, (start + count) / fps)
 
 
-def test_a_face_sized_swap_reads_altered_at_its_time(net, swap):
+def test_a_face_sized_swap_reads_altered_with_its_time_and_region(net, swap):
     path, truth, (t0, t1) = swap
     rc, out = verify(net["c"].url(2), path)
     assert (rc, out["verdict"]) == (1, "altered"), json.dumps(out, indent=1)[:3000]
@@ -116,6 +118,13 @@ def test_a_face_sized_swap_reads_altered_at_its_time(net, swap):
     spans = [a for a in m["altered_segments"] if a["query_start_s"] < t1 and a["query_end_s"] > t0]
     assert spans, m["altered_segments"]
     assert all(a["query_end_s"] > t0 - 1.0 and a["query_start_s"] < t1 + 1.0 for a in m["altered_segments"])
+    cx, cy = truth[0] + truth[2] / 2, truth[1] + truth[3] / 2
+    for a in spans:  # the region: around the swapped rectangle, not the whole frame
+        r = a["region"]
+        assert r["x"] <= cx <= r["x"] + r["w"] and r["y"] <= cy <= r["y"] + r["h"], (r, truth)
+        inter = (max(0, min(r["x"] + r["w"], truth[0] + truth[2]) - max(r["x"], truth[0]))
+                 * max(0, min(r["y"] + r["h"], truth[1] + truth[3]) - max(r["y"], truth[1])))
+        assert inter / (r["w"] * r["h"] + truth[2] * truth[3] - inter) >= 0.2, (r, truth)
 
 
 @pytest.fixture(scope="module")
