@@ -12,10 +12,13 @@ only the edges are simulated, all from one seed:
 
 Faults: power loss of validators (restarted from their surviving files), byzantine validators (Twins: a
 second process with the same key; withholding: a prevote to one peer, then silence; amnesia: state wiped
-on restart; junk-vote floods), an outsider sending junk proposals and malformed frames, large clock skew.
+on restart; junk-vote floods), an outsider sending junk proposals and malformed frames, large clock skew,
+validator-set changes on chain (the `valset` family: validator_update txs replace validators by spare
+nodes, one at a time; the model's set of each height checks every commit and both header set hashes).
 
 Invariants, checked after every simulated step (one delivered frame or fired timer): agreement; validity
-(the commit verifies, the block extends the decided chain, its txs were submitted by clients); no honest
+(the commit verifies against the set of its height, the block extends the decided chain, its txs were
+submitted by clients); no honest
 validator signs two conflicting messages; an honest validator's prevote respects its lock; block time
 strictly increases and is no later than the fastest honest clock; WAL, evidence pool and buffers stay
 bounded; no ERROR log on an honest node; and after the faults end (GST) every live honest node reaches the
@@ -34,7 +37,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from provchain.chain import crypto
+from provchain.chain import crypto, valsets
 from provchain.chain.app import NoteApp
 from provchain.chain.crypto import PrivateKey
 from provchain.chain.encoding import decode, encode, sha256
@@ -297,9 +300,9 @@ class Ledger:
             self.precommits.setdefault((address, h), []).append((r, block_hash))
 
     def _polka(self, h: int, r: int, block_hash: bytes) -> bool:
-        valset = self.world.valset
+        valset = self.world.valset_at(h)
         voters = self.prevoters.get((h, r, block_hash), ())
-        return valset.has_quorum(sum(valset.by_address[a].power for a in voters))
+        return valset.has_quorum(sum(valset.by_address[a].power for a in voters if a in valset.by_address))
 
     def _check_lock(self, node, address, h, r, block_hash) -> None:
         """Having precommitted B in round r0, a validator prevotes B' != B in a later round only after a
@@ -424,7 +427,9 @@ class SimNode:
         self.life += 1
         if self.amnesia:
             self.disk = SimDisk()  # a byzantine node forgets its WAL and its double-sign guard state
-        app = NoteApp(self.kv, CHAIN_ID, PARAMS.max_tx_bytes)
+        # with validator updates in the scenario, the app keeps the set of each height (chain/valsets.py)
+        app = NoteApp(self.kv, CHAIN_ID, PARAMS.max_tx_bytes,
+                      self.world.genesis.validators if self.world.sc.valset_changes else None)
         mempool = Mempool(app, max_tx_bytes=PARAMS.max_tx_bytes)
         privval = (RecordingPrivValidator(self, self.key, PurePosixPath(f"/{self.name}/priv_validator_state"),
                                           CHAIN_ID, files=self.disk) if self.validator else None)
@@ -498,6 +503,8 @@ class Scenario:
     double_voters: tuple = ()
     amnesia: tuple = ()  # byzantine validators that restart with their state wiped
     outsider_junk: bool = False  # a non-validator process sends junk proposals and malformed frames
+    spares: int = 0  # nodes with validator keys outside the genesis set (validator updates add them)
+    valset_changes: int = 0  # validator updates (each adds a spare and removes a validator), one at a time
     skewed: tuple = ()  # validators whose clock is off by +-skew_ms
     skew_ms: int = 120_000
     time_limit_ms: int = 120_000  # after GST
@@ -568,6 +575,9 @@ def scenario(family: str, seed: int) -> Scenario:
     elif family == "double_vote":
         sc.double_voters = (r.randrange(4),)
         sc.heights = 4
+    elif family == "valset":
+        sc.spares, sc.valset_changes, sc.heights = 2, 2, 10
+        sc.fault_ms, sc.power_loss, sc.rack = r.choice([0, 8_000]), 1, 1
     elif family == "skew":
         sc.skewed = (r.randrange(4),)
         sc.skew_ms = r.choice([-1, 1]) * r.choice([30_000, 120_000])
@@ -577,7 +587,7 @@ def scenario(family: str, seed: int) -> Scenario:
 
 
 FAMILIES = ("random", "power_loss", "rack", "withholding", "withholding_junk", "twins", "amnesia", "junk", "skew",
-            "double_vote")
+            "double_vote", "valset")
 
 
 # --- the world -------------------------------------------------------------------------------------------
@@ -611,6 +621,12 @@ class World:
             self._add(f"v{i}twin", ks[i], True)
         for i in range(sc.observers):
             self._add(f"obs{i}", keys(1, b"observer-%d" % i)[0], False)
+        for i in range(sc.spares):
+            self._add(f"s{i}", keys(1, b"spare-%d" % i)[0], True)
+        self.key_of = {nd.key.address: nd.key for nd in self.nodes}
+        self.set_changes: dict[int, ValidatorSet] = {}  # height -> the set from that height on (the model)
+        self.updates_committed = 0
+        self._update_pending: bytes | None = None  # the update tx sent and not committed yet
         self.by_name = {nd.name: nd for nd in self.nodes}
         self.byzantine_addresses = {ks[i].address for i in (*sc.twins, *sc.withholding, *sc.amnesia,
                                                             *sc.flooders, *sc.double_voters)}
@@ -668,6 +684,55 @@ class World:
         g = self._groups
         return g is not None and g.get(src.name) != g.get(dst.name)
 
+    def valset_at(self, h: int) -> ValidatorSet:
+        """The model's validator set of height h: the genesis set, changed by each committed update."""
+        changed = [k for k in self.set_changes if k <= h]
+        return self.set_changes[max(changed)] if changed else self.valset
+
+    def _follow_updates(self, block: Block) -> None:
+        """On the first decision of a block: its validator updates change the model's set of h + 2."""
+        h = block.header.height
+        new = None
+        for raw in block.txs:
+            stx = SignedTx.decode(raw, PARAMS.max_tx_bytes)
+            if stx.kind == valsets.KIND:
+                upd = valsets.ValidatorUpdate.from_obj(stx.body)
+                new = valsets.apply_changes(new or self.valset_at(h + 1), upd.changes)
+                self.updates_committed += 1
+                self._update_pending = None
+        if new is not None:
+            self.set_changes[h + valsets.DELAY] = new
+        if self._update_pending is not None:
+            # txs are not gossiped in the simulator: offer it again to every node (a node that was behind
+            # refused it: it checks an update against the set of its own next height)
+            for nd in self.nodes:
+                nd.submit(self._update_pending)
+        self._maybe_update(h)
+
+    def _maybe_update(self, h: int) -> None:
+        """Send the next update once the previous one took effect: add a spare, remove an honest
+        validator; signed by every validator of the set that will include it."""
+        sc = self.sc
+        if self.updates_committed >= sc.valset_changes or self._update_pending is not None:
+            return
+        if self.set_changes and max(self.set_changes) > h + 1:
+            return  # the last update is not in force for the next block yet
+        current = self.valset_at(h + 1)
+        spares = [nd for nd in self.nodes if nd.name.startswith("s") and nd.key.address not in current.by_address
+                  and nd.key.address not in {a for vs in self.set_changes.values() for a in vs.by_address}]
+        removable = [v for v in current.validators if v.address not in self.byzantine_addresses]
+        if not spares or len(removable) < 2:
+            return
+        gone = removable[self.rng.randrange(len(removable))]
+        upd = valsets.ValidatorUpdate.make(self.updates_committed, {spares[0].key.pubkey: 1, gone.pubkey: 0})
+        upd = upd.signed_by([self.key_of[v.address] for v in current.validators], CHAIN_ID)
+        tx = SignedTx.create(keys(1, b"valset-client")[0], CHAIN_ID, valsets.KIND, self.updates_committed,
+                             upd.to_obj()).encode()
+        self.submitted.add(tx)
+        self._update_pending = tx
+        for nd in self.nodes:
+            nd.submit(tx)
+
     def honest_nodes(self) -> list[SimNode]:
         return [nd for nd in self.nodes if not nd.byzantine]
 
@@ -695,9 +760,13 @@ class World:
         h = block.header.height
         commit = node.driver.store.commit(h)
         try:
-            commit.verify(CHAIN_ID, self.valset, h, block.hash)
+            commit.verify(CHAIN_ID, self.valset_at(h), h, block.hash)
         except InvalidError as exc:
             raise InvariantError("VALIDITY", f"{node.name}: commit for height {h} does not verify: {exc}")
+        if block.header.validators_hash != self.valset_at(h).hash() or \
+                block.header.next_validators_hash != self.valset_at(h + 1).hash():
+            raise InvariantError("VALIDITY", f"{node.name}: block {h} names another validator set than the "
+                                 f"updates committed so far give")
         if not node.byzantine:
             prev = self.decided.get(h)
             if prev is not None and prev.hash != block.hash:
@@ -718,8 +787,10 @@ class World:
         for tx in block.txs:
             if tx not in self.submitted:
                 raise InvariantError("VALIDITY", f"block {h} carries a tx no client submitted")
-        if not node.byzantine:
-            self.decided.setdefault(h, block)
+        if not node.byzantine and h not in self.decided:
+            self.decided[h] = block
+            if self.sc.valset_changes:
+                self._follow_updates(block)
         self._after_decide(node)
 
     # -- faults --------------------------------------------------------------------------------------------
@@ -823,7 +894,8 @@ class World:
 
     def done(self) -> bool:
         live = [nd for nd in self.honest_nodes() if nd.driver is not None]
-        return all(nd.driver.store.height() >= self.sc.heights for nd in live)
+        return all(nd.driver.store.height() >= self.sc.heights for nd in live) and \
+            self.updates_committed >= self.sc.valset_changes
 
     def run(self) -> "World":
         sc = self.sc
@@ -852,6 +924,7 @@ class World:
         return {"family": self.sc.family, "seed": self.sc.seed, "sim_ms": self.sched.now, "checks": self.checks,
                 "commits": self.commits, "signatures": self.ledger.signatures, "frames": self.net.frames,
                 "dropped": self.net.dropped, "duplicated": self.net.duplicated, "max_round": self.max_round,
+                "validator_updates": self.updates_committed,
                 **self.faults}
 
 

@@ -25,7 +25,7 @@ SCALE = max(1, int(os.environ.get("PROVCHAIN_SIM_SEEDS", "1")))
 
 FAST = {  # family -> seeds in the default (fast) run
     "random": 50, "power_loss": 40, "rack": 40, "withholding": 30, "withholding_junk": 25, "twins": 35,
-    "amnesia": 25, "junk": 15, "skew": 15, "double_vote": 25,
+    "amnesia": 25, "junk": 15, "skew": 15, "double_vote": 25, "valset": 20,
 }
 CASES = [(family, seed) for family, n in FAST.items() for seed in range(n * SCALE)]
 
@@ -52,6 +52,10 @@ def test_faults_are_injected():
     assert tw.faults["partitions"] >= 1 and any(nd.name.endswith("twin") for nd in tw.nodes)
     dv = run("double_vote", 1)
     assert dv.faults["double_votes"] > 0
+    vs = run("valset", 1)  # two validators replaced by spares, each change in force at its height + 2
+    assert vs.updates_committed == 2 and len(vs.set_changes) == 2
+    last = vs.set_changes[max(vs.set_changes)]
+    assert {nd.name for nd in vs.nodes if nd.key.address in last.by_address} >= {"s0", "s1"}
 
 
 def test_double_voter_is_caught_and_its_evidence_committed():
