@@ -109,8 +109,8 @@ role_generator() {
     log "$clip exists: registering it (again)"
     provchain register "$clip" --node "$NODE_URL" --key "$key" --json
   else
-    log "generating '${PROVCHAIN_PROMPT:-a red ball bouncing on a green field}' into $clip"
-    provchain generate "${PROVCHAIN_PROMPT:-a red ball bouncing on a green field}" -o "$clip.tmp.mp4" \
+    log "generating '${PROVCHAIN_PROMPT:-a red ball bouncing to the right on a green striped background}' into $clip"
+    provchain generate "${PROVCHAIN_PROMPT:-a red ball bouncing to the right on a green striped background}" -o "$clip.tmp.mp4" \
       --node "$NODE_URL" --key "$key" --seed "${PROVCHAIN_SEED:-0}" --seconds "${PROVCHAIN_SECONDS:-2}" \
       --outbox "$CLIPS/outbox" --json
     mv "$clip.tmp.mp4" "$clip"
