@@ -565,10 +565,9 @@ class Driver:
             return
         if vote.height > height + 1:
             self._ask_for_block(height)
-        valset = self.valset_at(vote.height)
-        if valset is None:
-            return  # too far ahead to check: we asked a peer for the blocks in between
-        vote.verify(self.chain_id, valset)
+        # a vote further ahead than our next height is checked against the newest set we know: it only
+        # tells the machine that we are behind
+        vote.verify(self.chain_id, self.valset_at(vote.height) or self.valset_at(height + 1))
         self._seen.add(vote.signature)
         ev = m.VoteReceived(vote)
         if vote.height == height and self.machine.admits(ev):

@@ -85,13 +85,20 @@ class LightClient:
                     f"{len(lb.validators.validators)} validators")
 
 
+_LIGHT_CLIENTS: dict[tuple[str, bytes], LightClient] = {}
+
+
 def light_client(client: NodeClient, genesis: Genesis) -> LightClient:
-    """The client's light client for this genesis (kept on the client, so one run verifies each height once)."""
-    cache = client.__dict__.setdefault("_light_clients", {})
-    key = genesis.hash()
-    if key not in cache:
-        cache[key] = LightClient(client, genesis)
-    return cache[key]
+    """The light client of this node URL and genesis, kept for the life of the process (the explorer makes
+    a NodeClient per request), so each height is verified once and later ones start from it."""
+    key = (client.url, genesis.hash())
+    lc = _LIGHT_CLIENTS.get(key)
+    if lc is None:
+        if len(_LIGHT_CLIENTS) >= 16:
+            _LIGHT_CLIENTS.clear()
+        lc = _LIGHT_CLIENTS[key] = LightClient(client, genesis)
+    lc.client = client
+    return lc
 
 
 def prove_record(client: NodeClient, record_id: bytes, genesis: Genesis) -> ProvenRecord:
