@@ -20,7 +20,7 @@ from ..chain import crypto
 from ..chain.app import Application
 from ..chain.mempool import Mempool
 from ..chain.store import KV, BlockStore, LevelDBKV, StoreError
-from ..chain.types import Genesis
+from ..chain.types import Genesis, InvalidError
 from .config import ConfigError, NodeConfig
 from .driver import Driver
 from .metrics import Metrics
@@ -35,6 +35,19 @@ log = logging.getLogger("provchain.node")
 class StateError(Exception):
     """Stored chain data that does not add up (the app's state against the block store): the node refuses
     to start rather than run on state the rest of the chain does not have."""
+
+
+def check_format(store: BlockStore, data_dir: Path | str = "data") -> None:
+    """Refuse, in one line, a block store written by a version with another block format (headers gained
+    next_validators_hash with validator updates), instead of failing on the first block read."""
+    if store.height() == 0:
+        return
+    try:
+        store.block(store.height())
+    except InvalidError as exc:
+        raise StateError(f"the blocks in {data_dir} are in another format than this provchain version reads "
+                         f"({exc}): they were made by an earlier version. Run that version, or start a new "
+                         f"chain (move the home folder away and write new homes)") from None
 
 
 def handshake(store: BlockStore, app: Application, kv: KV, data_dir: Path | str = "data") -> int:
@@ -134,6 +147,7 @@ class Node:
         self.stop_requested = asyncio.Event()
         self.app: Application = app_factory(self.kv, self.genesis)
         try:
+            check_format(BlockStore(self.kv), self.home.db)
             handshake(BlockStore(self.kv), self.app, self.kv, self.home.db)
         except StateError:
             self.kv.close()

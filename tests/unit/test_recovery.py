@@ -13,7 +13,7 @@ from provchain.chain import schema
 from provchain.chain.app import NoteApp, TxResult
 from provchain.chain.crypto import PrivateKey
 from provchain.chain.encoding import encode
-from provchain.chain.store import BlockStore, LevelDBKV, StoreError
+from provchain.chain.store import BlockStore, LevelDBKV, MemoryKV, StoreError
 from provchain.chain.tx import SignedTx
 from provchain.chain.types import PRECOMMIT, Block, Commit, Genesis, Validator, ValidatorSet, Vote
 from provchain.consensus.node import StateError, handshake
@@ -199,3 +199,16 @@ def test_repair_of_a_sound_database_changes_nothing(tmp_path):
     kv = LevelDBKV(db)
     assert dict(kv.iterate(b"")) == want
     kv.close()
+
+
+def test_a_store_of_an_older_block_format_is_refused_in_one_line():
+    from provchain.consensus.node import StateError, check_format
+    kv = MemoryKV()
+    make_chain(kv, 2)
+    store = BlockStore(kv)
+    check_format(store)  # this version's blocks pass
+    old = store.block(2).to_obj()
+    old[0] = old[0][:8] + old[0][9:]  # a header without next_validators_hash (10 fields)
+    kv.write({schema.block_key(2): encode(old)})
+    with pytest.raises(StateError, match="earlier version"):
+        check_format(store)
