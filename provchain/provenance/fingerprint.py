@@ -326,22 +326,33 @@ def _axes(g: Geometry, h: int, w: int, frac: float, side: int):
 
 
 def describe(imgs: np.ndarray, g: Geometry) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """For a stack of reduced luma images (n, h, w) uint8 and a geometry: DCT hash bits (n, 32)
-    uint8, mean luma (n,), texture (n,) and 16x16 thumbnail levels (n, 16, 16) uint8."""
+    """For a stack of reduced luma images (n, h, w) (uint8 or float32) and a geometry: DCT hash
+    bits (n, 32) uint8, mean luma (n,), texture (n,) and 16x16 thumbnail levels (n, 16, 16) uint8.
+
+    Two large matrix products per geometry (columns, then rows, for the DCT, the thumbnail and
+    the mean at once) instead of n small ones."""
     n, h, w = imgs.shape
-    x = imgs.astype(np.float32)
+    x = imgs if imgs.dtype == np.float32 else imgs.astype(np.float32)
     ay, ax = _axes(g, h, w, RECORD_FRAC, _SIDE)
-    dy, dx = _DCT.astype(np.float32) @ ay, _DCT.astype(np.float32) @ ax
-    c = np.matmul(np.matmul(dy, x), dx.T).reshape(n, -1)[:, _ZZ]
+    ty, tx = _axes(g, h, w, 1.0, THUMB_SIDE)
+    dct = _DCT.astype(np.float32)
+    cols = np.concatenate([dct @ ax, tx, ax.mean(0, keepdims=True)])  # (24 + 16 + 1, w)
+    rows = [dct @ ay, ty, ay.mean(0, keepdims=True)]
+    t = (x.reshape(n * h, w) @ cols.T).reshape(n, h, -1).transpose(1, 0, 2).reshape(h, -1)  # (h, n * 41)
+    out, k = [], 0
+    for r, m in zip(rows, (_NCOEF, THUMB_SIDE, 1)):
+        part = t.reshape(h, n, -1)[:, :, k:k + m].reshape(h, n * m)
+        out.append((r @ part).reshape(len(r), n, m).transpose(1, 0, 2))  # (n, rows, cols)
+        k += m
+    c = out[0].reshape(n, -1)[:, _ZZ]
     med = np.median(c, axis=1, keepdims=True)
     bits = np.packbits(c > med, axis=1)
     tex = (np.abs(c - med) > STABLE_DELTA).sum(axis=1)
-    mean = np.einsum("y,nyx,x->n", ay.mean(0), x, ax.mean(0))
-    ty, tx = _axes(g, h, w, 1.0, THUMB_SIDE)
-    t = np.matmul(np.matmul(ty, x), tx.T).reshape(n, -1)
-    srt = np.sort(t, axis=1)
+    mean = out[2].reshape(n)
+    th = out[1].reshape(n, -1)
+    srt = np.sort(th, axis=1)
     lo, hi = srt[:, 1:2], srt[:, -2:-1]
-    lv = np.rint((t - lo) / np.maximum(hi - lo, 8.0) * 15).clip(0, 15).astype(np.uint8)
+    lv = np.rint((th - lo) / np.maximum(hi - lo, 8.0) * 15).clip(0, 15).astype(np.uint8)
     return bits, mean, tex, lv.reshape(n, THUMB_SIDE, THUMB_SIDE)
 
 
@@ -504,13 +515,14 @@ def geometries(imgs: np.ndarray) -> list[Geometry]:
 
 def fingerprint_from_reduced(imgs: np.ndarray, times: list[int], variants: bool = True) -> Fingerprint:
     """The fingerprint of a stack of reduced luma samples (n, h, w) uint8 taken at `times`."""
-    bits, mean, tex, lv = describe(imgs, Geometry(FULL))
+    x = imgs.astype(np.float32)
+    bits, mean, tex, lv = describe(x, Geometry(FULL))
     stats = np.stack([np.clip(np.rint(mean), 0, 255), np.clip(tex, 0, 255)], 1).astype(np.uint8)
     core = [r.tobytes() for r in np.concatenate([bits, stats], 1)]
     vs = []
     if variants:
         for g in geometries(imgs):
-            b, _, tx, l2 = describe(imgs, g)
+            b, _, tx, l2 = describe(x, g)
             ent = np.concatenate([b, np.clip(tx, 0, 255).astype(np.uint8)[:, None]], 1)
             rect = tuple(int(round(x * 10000)) / 10000 for x in g.rect)  # as it travels (1/10000)
             vs.append(Variant(rect, g.mirror, int(round(g.crop * 10000)) / 10000, ent.tobytes(),
