@@ -104,6 +104,7 @@ class AccountApp:
         self._staged: Overlay | None = None
         self._check_nonces: dict[bytes, int] = {}
         self.genesis_validators = validators
+        self._valsets = valsets.ValidatorSets(kv, validators) if validators is not None else None
         self._check_valset: tuple[int, ValidatorSet] | None = None  # (next seq, set) after pending updates
         if validators is not None:
             self.handlers[valsets.KIND] = KindHandler(valsets.ValidatorUpdate.from_obj, self._apply_validator_update)
@@ -204,6 +205,10 @@ class AccountApp:
 
     # --- validator updates (chain/valsets.py has the rules)
     def valset_at(self, height: int, state=None) -> ValidatorSet | None:
+        """The validator set of `height` from committed state (cached: consensus asks for it per
+        message), or from `state` (a block being executed)."""
+        if state is None and self._valsets is not None:
+            return self._valsets.at(height)
         return valsets.at(state or self.kv, self.genesis_validators, height)
 
     def _validator_update_problem(self, upd, expected_seq: int, signers: ValidatorSet, base: ValidatorSet):

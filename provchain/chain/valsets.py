@@ -152,19 +152,24 @@ def writes_for(state, height: int, new_set: ValidatorSet | None) -> dict[bytes, 
 
 
 class ValidatorSets:
-    """Reads the set of each height from committed state, caching the last few."""
+    """Reads the set of each height from committed state, caching the last few heights (a committed
+    height's set never changes; an unknown height is not cached). Heights that share a stored set share
+    one ValidatorSet object, so its derived maps and the proposer schedule are computed once."""
 
     def __init__(self, kv, genesis_set: ValidatorSet):
         self.kv = kv
         self.genesis_set = genesis_set
         self._cache: dict[int, ValidatorSet] = {}
+        self._shared: dict[ValidatorSet, ValidatorSet] = {genesis_set: genesis_set}
 
     def at(self, height: int) -> ValidatorSet | None:
         vs = self._cache.get(height)
         if vs is None:
             vs = at(self.kv, self.genesis_set, height)
             if vs is not None:
-                if len(self._cache) > 16:
+                if len(self._cache) > 64:
                     self._cache.clear()
-                self._cache[height] = vs
+                if len(self._shared) > 64:
+                    self._shared = {self.genesis_set: self.genesis_set}
+                vs = self._cache[height] = self._shared.setdefault(vs, vs)
         return vs
