@@ -1,21 +1,14 @@
 """Damaging a real LevelDB on purpose, for the tests of a node's recovery (unit and real-process)."""
 
-import struct
 from pathlib import Path
+
+from provchain.chain.leveldb_log import records
 
 
 def log_records(path: Path) -> list[tuple[int, int]]:
-    """(offset, payload length) of each record in a LevelDB log file (7-byte headers in 32 KiB blocks;
-    one committed block is one batch, so one record while it fits in a block)."""
-    data, pos, out = path.read_bytes(), 0, []
-    while pos + 7 <= len(data):
-        if (pos % 32768) + 7 > 32768:  # the rest of a block too short for a header is padding
-            pos += 32768 - pos % 32768
-            continue
-        _, length, _ = struct.unpack("<IHB", data[pos:pos + 7])
-        out.append((pos, length))
-        pos += 7 + length
-    return out
+    """(offset, payload length) of each well-formed record of a LevelDB log (one committed block is one
+    batch, so one record while it fits in a 32 KiB block)."""
+    return list(records(Path(path).read_bytes()))
 
 
 def smash(path: Path, offset: int, n: int = 16) -> None:

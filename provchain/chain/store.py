@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from pathlib import Path
 from typing import Iterator, Mapping, Protocol
 
 from . import schema
 from .encoding import decode, encode
 from .types import Block, Commit, tx_hash
+
+log = logging.getLogger("provchain.store")
 
 Batch = Mapping[bytes, "bytes | None"]  # None deletes the key
 
@@ -46,7 +50,12 @@ class LevelDBKV:
         self.on_corruption = on_corruption
         os.makedirs(path, exist_ok=True)
         try:
-            self.db = plyvel.DB(self.path, create_if_missing=True, paranoid_checks=True)
+            try:
+                self.db = plyvel.DB(self.path, create_if_missing=True, paranoid_checks=True)
+            except plyvel.CorruptionError:
+                if not self._cut_torn_log_tail():
+                    raise
+                self.db = plyvel.DB(self.path, create_if_missing=True, paranoid_checks=True)
         except plyvel.CorruptionError as exc:
             raise StoreError(path, _detail(exc), corrupted=True) from None
         except plyvel.IOError as exc:
@@ -54,6 +63,17 @@ class LevelDBKV:
             if "lock" in detail:
                 detail += " (is another node running with this home?)"
             raise StoreError(path, detail, corrupted=False) from None
+
+    def _cut_torn_log_tail(self) -> bool:
+        """After a power loss the newest log can end in garbage after its last (fsynced) record: cut it,
+        as the WAL does, so the node starts. Damage anywhere else still stops the node."""
+        from .leveldb_log import cut_torn_tail
+        logs = sorted(Path(self.path).glob("*.log"), key=lambda p: int(p.stem) if p.stem.isdigit() else -1)
+        cut = cut_torn_tail(logs[-1]) if logs else 0
+        if cut:
+            log.warning("cut a torn tail of %d bytes off %s (a crash or power loss mid-write; every "
+                        "committed block was written before it)", cut, logs[-1])
+        return cut > 0
 
     def _corrupt(self, exc: Exception) -> StoreError:
         err = StoreError(self.path, _detail(exc), corrupted=True)

@@ -212,3 +212,44 @@ def test_a_store_of_an_older_block_format_is_refused_in_one_line():
     kv.write({schema.block_key(2): encode(old)})
     with pytest.raises(StateError, match="earlier version"):
         check_format(store)
+
+
+@pytest.mark.parametrize("tail", ["junk after the last record", "zeros after half a record",
+                                  "junk after half a record"])
+def test_torn_log_tail_from_a_power_loss_is_cut_and_the_store_opens(tmp_path, tail, caplog):
+    import random
+    db = tmp_path / "state.db"
+    kv = LevelDBKV(db)
+    make_chain(kv, 8)
+    kv.close()
+    log = largest_log(db)
+    want = 8
+    if "half" in tail:
+        offset, length = log_records(log)[-1]  # block 8's batch: half of it reached the disk
+        with open(log, "r+b") as f:
+            f.truncate(offset + 7 + length // 2)
+        want = 7
+    with open(log, "ab") as f:
+        f.write(bytes(900) if "zeros" in tail else random.Random(3).randbytes(700))
+    with caplog.at_level("WARNING"):
+        kv = LevelDBKV(db)
+    try:
+        assert BlockStore(kv).height() == want
+        assert handshake(BlockStore(kv), NoteApp(kv, CHAIN, 4096), kv) == 0
+    finally:
+        kv.close()
+    if "zeros" in tail:  # LevelDB itself (paranoid checks) refuses this one: "checksum mismatch"
+        assert "cut a torn tail" in caplog.text
+
+
+def test_damage_followed_by_good_records_is_not_taken_for_a_torn_tail(tmp_path):
+    db = tmp_path / "state.db"
+    kv = LevelDBKV(db)
+    make_chain(kv, 8)
+    kv.close()
+    log = largest_log(db)
+    size = log.stat().st_size
+    corrupt_log_at_block(db, 7)  # block 8's record after it is intact
+    with pytest.raises(StoreError):
+        LevelDBKV(db)
+    assert log.stat().st_size == size  # nothing cut
