@@ -74,6 +74,9 @@ class Driver:
         self._own_msgs: list = []  # our signed proposal/votes at the current height, re-sent on timeouts
         self._outbox: list = []  # our newly signed messages, sent once the WAL is fsynced
         self._seen: set[bytes] = set()  # signatures of proposals and votes received at this height
+        # votes the machine did not admit (above a cap, for a block it has not seen): skipped until a new
+        # proposal or a timeout may have changed that, then a re-sent copy is looked at again
+        self._rejected: set[bytes] = set()
         self._next_height_proposals: list = []
         self._built: dict[bytes, Block] = {}  # blocks we built at this height, by hash
         self.tx_waiters: dict[bytes, list[asyncio.Future]] = defaultdict(list)
@@ -207,6 +210,8 @@ class Driver:
             self._own_msgs = []
             self._built = {}
             self._seen = set()
+        if isinstance(ev, (m.StartHeight, m.ProposalReceived, m.TimeoutFired)):
+            self._rejected = set()
         if self.machine.admits(ev):
             self.wal.append(ev)
         for eff in self.machine.step(ev):
@@ -561,18 +566,21 @@ class Driver:
         if vote.height < height:
             self._serve_block(peer, vote.height)  # the peer is behind: help it
             return
-        if vote.signature in self._seen:
+        if vote.signature in self._seen or vote.signature in self._rejected:
             return
         if vote.height > height + 1:
             self._ask_for_block(height)
         # a vote further ahead than our next height is checked against the newest set we know: it only
         # tells the machine that we are behind
         vote.verify(self.chain_id, self.valset_at(vote.height) or self.valset_at(height + 1))
-        self._seen.add(vote.signature)
         ev = m.VoteReceived(vote)
-        if vote.height == height and self.machine.admits(ev):
-            # gossip: a vote one peer got (maybe the only one its validator sent) reaches everyone
-            self.p2p.broadcast(["vote", vote.to_obj()], exclude=peer)
+        if vote.height == height and not self.machine.admits(ev):
+            self._rejected.add(vote.signature)
+        else:
+            self._seen.add(vote.signature)
+            if vote.height == height:
+                # gossip: a vote one peer got (maybe the only one its validator sent) reaches everyone
+                self.p2p.broadcast(["vote", vote.to_obj()], exclude=peer)
         self.feed(ev)
 
     def _on_status(self, peer: str, height: int) -> None:
