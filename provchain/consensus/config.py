@@ -51,9 +51,28 @@ SETTINGS: tuple[Setting, ...] = (
             "HOST:PORT the RPC (HTTP and websocket, CometBFT-shaped; docs/api.md) listens on.\n"
             "Use 0.0.0.0:PORT to serve other machines."),
     Setting("p2p", "laddr", "127.0.0.1:26656",
-            "HOST:PORT the p2p listener binds to; peers dial this address, so it must be one they can reach."),
+            "HOST:PORT the p2p listener binds to (0.0.0.0:PORT: every interface). Links are TLS 1.3, both\n"
+            "ends authenticated by their node key (config/node_key.pem; `provchain show-node-id`)."),
+    Setting("p2p", "external_address", "",
+            "HOST:PORT other nodes reach this one at, announced to peers (needed behind NAT or when laddr\n"
+            "is 0.0.0.0). Empty: laddr, or for 0.0.0.0 the address peers see our links come from."),
     Setting("p2p", "persistent_peers", [],
-            "Peers (HOST:PORT) this node dials and keeps re-dialling when a link drops."),
+            "Peers (ID@HOST:PORT) this node always dials and re-dials when a link drops, whatever the\n"
+            "peer limits. A link whose key is not ID is refused."),
+    Setting("p2p", "seeds", [],
+            "Nodes (ID@HOST:PORT) dialled to learn peer addresses (peer exchange) when there are too few."),
+    Setting("p2p", "pex", True, "Ask peers for addresses and answer their requests (peer exchange)."),
+    Setting("p2p", "max_inbound", 40, "Links other nodes dialled to us, at most (persistent peers not counted)."),
+    Setting("p2p", "max_outbound", 10, "Links we dial to addresses from the address book, at most."),
+    Setting("p2p", "send_queue_bytes", 32 * 1024 * 1024,
+            "Bytes queued for one peer at most; when full, the oldest gossip is dropped (consensus re-sends)."),
+    Setting("p2p", "recv_msgs_per_s", 2_000,
+            "Messages read from one peer per second at most; above it reading pauses (TCP slows the peer)."),
+    Setting("p2p", "recv_bytes_per_s", 32 * 1024 * 1024, "Bytes read from one peer per second at most."),
+    Setting("p2p", "max_bad", 20,
+            "Malformed frames or invalid messages (bad signatures, invalid blocks) from one peer within a\n"
+            "minute before it is banned."),
+    Setting("p2p", "ban_seconds", 600, "How long a banned peer is neither accepted nor dialled."),
     Setting("mempool", "size", 20_000, "Transactions the mempool holds at most; more are refused (CheckTx code)."),
     Setting("mempool", "max_txs_bytes", 128 * 1024 * 1024,
             "Total bytes of the transactions the mempool holds at most."),
@@ -116,6 +135,11 @@ def render(values: dict[str, object]) -> str:
     return "\n".join(lines) + "\n"
 
 
+P2P_LIMITS = ("max_inbound", "max_outbound", "send_queue_bytes", "recv_msgs_per_s", "recv_bytes_per_s", "max_bad",
+              "ban_seconds")  # p2p settings that are p2p.Limits fields
+DEFAULTS = {s.key: s.default for s in SETTINGS}
+
+
 def _check(s: Setting, value) -> object:
     want = type(s.default)
     ok = isinstance(value, want) and (want is not int or not isinstance(value, bool))
@@ -128,7 +152,13 @@ def _check(s: Setting, value) -> object:
         raise ConfigError(f"{s.key} must be one of {', '.join(s.choices)}, got {value!r}")
     if want is int and value < 0:
         raise ConfigError(f"{s.key} must not be negative, got {value}")
-    if s.name.endswith("laddr") or s.name.endswith("listen_addr"):
+    if s.key in ("p2p.persistent_peers", "p2p.seeds"):
+        from .nodekey import PeerAddressError, parse_peer_list
+        try:
+            parse_peer_list(value)
+        except PeerAddressError as exc:
+            raise ConfigError(f"{s.key}: {exc}") from None
+    if s.name.endswith("laddr") or s.name.endswith("listen_addr") or (s.name == "external_address" and value):
         host, _, port = value.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ConfigError(f"{s.key} must be HOST:PORT, got {value!r}")
@@ -163,8 +193,12 @@ class NodeConfig:
     moniker: str
     rpc_laddr: str
     p2p_laddr: str
-    peers: list[str] = field(default_factory=list)
+    peers: list[str] = field(default_factory=list)  # persistent peers, ID@HOST:PORT
     validator: bool = True
+    seeds: list[str] = field(default_factory=list)
+    external_address: str = ""
+    pex: bool = True
+    p2p_limits: dict[str, int] = field(default_factory=dict)  # p2p.Limits overrides (P2P_LIMITS)
     log_level: str = "info"
     log_format: str = "text"
     mempool_size: int = 20_000
@@ -180,6 +214,8 @@ class NodeConfig:
              "mempool.max_txs_bytes": self.mempool_max_txs_bytes, "instrumentation.prometheus": self.prometheus,
              "instrumentation.prometheus_listen_addr": self.prometheus_laddr}
         v.update({f"consensus.{k}": t for k, t in self.timeouts.items()})
+        v.update({"p2p.seeds": list(self.seeds), "p2p.external_address": self.external_address, "p2p.pex": self.pex})
+        v.update({f"p2p.{k}": x for k, x in self.p2p_limits.items()})
         return v
 
     def to_toml(self) -> str:
@@ -194,7 +230,9 @@ class NodeConfig:
                    mempool_max_txs_bytes=v["mempool.max_txs_bytes"],
                    timeouts={k.split(".", 1)[1]: x for k, x in v.items() if k.startswith("consensus.")},
                    prometheus=v["instrumentation.prometheus"],
-                   prometheus_laddr=v["instrumentation.prometheus_listen_addr"])
+                   prometheus_laddr=v["instrumentation.prometheus_listen_addr"],
+                   seeds=list(v["p2p.seeds"]), external_address=v["p2p.external_address"], pex=v["p2p.pex"],
+                   p2p_limits={k: v[f"p2p.{k}"] for k in P2P_LIMITS if v[f"p2p.{k}"] != DEFAULTS[f"p2p.{k}"]})
 
     @classmethod
     def load(cls, path: Path) -> "NodeConfig":

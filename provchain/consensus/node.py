@@ -1,7 +1,7 @@
 """One validator or full node in one OS process: store, app, mempool, consensus, p2p and RPC.
 
 Home folder layout (like CometBFT's):
-  config/genesis.json  config/config.toml (consensus/config.py)  config/priv_validator_key.pem
+  config/genesis.json  config/config.toml (consensus/config.py)  config/priv_validator_key.pem  config/node_key.pem
   data/state.db (LevelDB: blocks, commits, txs, app state)  data/priv_validator_state  data/cs.wal/
 """
 
@@ -24,7 +24,8 @@ from ..chain.types import Genesis, InvalidError
 from .config import ConfigError, NodeConfig
 from .driver import Driver
 from .metrics import Metrics
-from .p2p import P2P
+from .nodekey import load_or_create_node_key, node_id
+from .p2p import P2P, Limits
 from .privval import PrivValidator
 from .rpc import RPCServer
 from .wal import WAL
@@ -101,6 +102,7 @@ class Home:
         self.node_config = self.config_dir / "config.toml"
         self.legacy_config = self.config_dir / "node.json"  # before config.toml: converted on first start
         self.key = self.config_dir / "priv_validator_key.pem"
+        self.node_key = self.config_dir / "node_key.pem"  # p2p identity (made on first start if missing)
         self.db = self.data_dir / "state.db"
         self.privval_state = self.data_dir / "priv_validator_state"
         self.wal = self.data_dir / "cs.wal"
@@ -138,7 +140,8 @@ class Node:
         self.moniker = self.config.moniker
         self.p2p_addr = self.config.p2p_laddr
         key = crypto.PrivateKey.load(self.home.key)
-        self.node_id = key.pubkey
+        self.node_key = load_or_create_node_key(self.home.node_key)
+        self.node_id = node_id(self.node_key.pubkey)
         # a validator key signs at every height whose set holds it (validator updates add and remove keys)
         is_validator = self.config.validator
         self.home.data_dir.mkdir(parents=True, exist_ok=True)
@@ -156,8 +159,10 @@ class Node:
                                max_bytes=self.config.mempool_max_txs_bytes,
                                max_tx_bytes=self.genesis.params.max_tx_bytes)
         self.privval = PrivValidator(key, self.home.privval_state, self.genesis.chain_id) if is_validator else None
-        self.p2p = P2P(self.genesis.chain_id, self.node_id, self.config.p2p_laddr, self.config.peers,
-                       on_message=self._on_p2p, on_connect=self._on_connect)
+        self.p2p = P2P(self.genesis.chain_id, self.node_key, self.config.p2p_laddr, self.config.peers,
+                       on_message=self._on_p2p, on_connect=self._on_connect, seeds=self.config.seeds,
+                       external_addr=self.config.external_address, limits=Limits.from_dict(self.config.p2p_limits),
+                       pex=self.config.pex, moniker=self.moniker)
         # node-local timeouts (liveness only) replace the genesis values for this node's driver
         local = replace(self.genesis, params=replace(self.genesis.params, **self.config.timeouts))
         wal = WAL(self.home.wal)
@@ -208,8 +213,8 @@ class Node:
             await self._metrics_runner.setup()
             host, port = self.config.prometheus_laddr.rsplit(":", 1)
             await web.TCPSite(self._metrics_runner, host, int(port)).start()
-        log.info("node %s up: rpc http://%s p2p %s, height %d", self.moniker, self.config.rpc_laddr,
-                 self.config.p2p_laddr, self.driver.store.height())
+        log.info("node %s up: rpc http://%s p2p %s@%s, height %d", self.moniker, self.config.rpc_laddr,
+                 self.node_id, self.p2p.external_addr, self.driver.store.height())
 
     async def stop(self) -> None:
         if self._flush_task:

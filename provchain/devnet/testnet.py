@@ -9,6 +9,7 @@ from ..chain import crypto
 from ..chain.types import Genesis, Validator, ValidatorSet
 from ..consensus.config import NodeConfig
 from ..consensus.node import Home
+from ..consensus.nodekey import node_id
 from .ca import create_ca
 
 BASE_RPC = 26657
@@ -29,10 +30,13 @@ def write_testnet(out: str | Path, n: int, chain_id: str = "provchain-devnet", b
                   host: str = "127.0.0.1", hostnames: list[str] | None = None, app_name: str = "provenance",
                   listen_host: str | None = None, genesis_validators: int | None = None) -> list[Path]:
     """Create `out/node{i}` homes and the devnet's C2PA test CA `out/ca`. `hostnames` (e.g. docker service
-    names) replace `host` in peer lists. Only the first `genesis_validators` nodes (default all) are in the
-    genesis set; the others follow the chain until a validator update adds them."""
+    names) replace `host` in peer lists, which are `ID@host:port` with each node's id from its node key. Only
+    the first `genesis_validators` nodes (default all) are in the genesis set; the others follow the chain
+    until a validator update adds them."""
     out = Path(out)
     keys = [crypto.PrivateKey.generate() for _ in range(n)]
+    node_keys = [crypto.PrivateKey.generate() for _ in range(n)]
+    ids = [node_id(k.pubkey) for k in node_keys]
     in_genesis = keys[:genesis_validators or n]
     genesis = Genesis(chain_id, int(time.time() * 1000), ValidatorSet(tuple(Validator(k.pubkey, 10) for k in in_genesis)),
                       app_name=app_name)
@@ -45,8 +49,9 @@ def write_testnet(out: str | Path, n: int, chain_id: str = "provchain-devnet", b
         home.data_dir.mkdir(parents=True, exist_ok=True)
         home.genesis.write_text(genesis.to_json())
         key.save(home.key)
+        node_keys[i].save(home.node_key)
         p2p, rpc = ports(i, base_port)
-        peers = [f"{peer_host[j]}:{ports(j, base_port)[0]}" for j in range(n) if j != i]
+        peers = [f"{ids[j]}@{peer_host[j]}:{ports(j, base_port)[0]}" for j in range(n) if j != i]
         bind = listen_host or host
         cfg = NodeConfig(moniker=f"node{i}", rpc_laddr=f"{bind}:{rpc}",
                          p2p_laddr=f"{peer_host[i] if hostnames else bind}:{p2p}", peers=peers,

@@ -131,7 +131,7 @@ class CometRoutes:
         h, app_hash, last_hash, t = self.store.chain_state()
         key = n.privval.key if n.privval else None
         val = self.valset(h + 1).by_address.get(key.address) if key else None
-        pubkey = key.pubkey if key else n.node_id
+        pubkey = key.pubkey if key else n.node_key.pubkey
         first = self._first_block() if h else None
         return {
             "node_info": self._node_info(),
@@ -152,7 +152,7 @@ class CometRoutes:
                    moniker: str | None = None) -> dict:
         n = self.node
         return {"protocol_version": {"p2p": P2P_PROTOCOL, "block": jf.BLOCK_PROTOCOL, "app": jf.APP_PROTOCOL},
-                "id": node_id if node_id is not None else jf.hexu(n.node_id),
+                "id": node_id if node_id is not None else n.node_id,
                 "listen_addr": listen_addr or n.p2p_addr, "network": n.genesis.chain_id,
                 "version": NODE_VERSION, "channels": "", "moniker": moniker or n.moniker,
                 "other": {"tx_index": "on", "rpc_address": "tcp://" + n.config.rpc_laddr}}
@@ -161,9 +161,8 @@ class CometRoutes:
         peers = [pe for pe in self.node.p2p.info() if pe["outbound"] or pe["inbound"]]
         now = time.time()
         return {"listening": True, "listeners": [self.node.p2p_addr], "n_peers": str(len(peers)),
-                "peers": [{"node_info": self._node_info(pe["node_id"], pe["addr"], pe["addr"]),
+                "peers": [{"node_info": self._node_info(pe["node_id"], pe["addr"], pe["moniker"] or pe["addr"]),
                            "is_outbound": bool(pe["outbound"]),
-                           "connected_inbound": bool(pe["inbound"]),  # beyond CometBFT: a link both ways
                            "connection_status": {"Duration": str(int(max(0, now - (pe["since"] or now)) * 1e9)),
                                                  "SendMonitor": {}, "RecvMonitor": {}, "Channels": []},
                            "remote_ip": pe["addr"].rsplit(":", 1)[0]} for pe in peers]}
@@ -191,7 +190,7 @@ class CometRoutes:
         """The round state as consensus_state, and each connected peer with the height it reported."""
         heights = self.node.driver.peer_heights
         peers = [{"node_address": f"{pe['node_id']}@{pe['addr']}",
-                  "peer_state": {"round_state": {"height": str(heights.get(pe["addr"], 0))}}}
+                  "peer_state": {"round_state": {"height": str(heights.get(pe["node_id"], 0))}}}
                  for pe in self.node.p2p.info() if pe["outbound"] or pe["inbound"]]
         return {**await self.consensus_state(p), "peers": peers}
 
