@@ -127,9 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     s = subcommand(sub, "node", "run one validator or full node from its home folder",
-                   "Run one validator or full node. Its home folder (made by `provchain testnet`) holds\n"
-                   "config/config.toml (every setting documented in it), config/genesis.json, its keys and\n"
-                   "the LevelDB data; it logs to stderr.")
+                   "Run one validator or full node. Its home folder (made by `provchain testnet` or\n"
+                   "`provchain init`) holds config/config.toml (every setting documented in it),\n"
+                   "config/genesis.json, its keys and the LevelDB data; it logs to stderr.")
     s.add_argument("--home", required=True, metavar="DIR", help="the node's home folder")
     s.add_argument("--log-level", default=None, choices=["debug", "info", "warning", "error"],
                    help="how much to log (default: log_level in config.toml, else info)")
@@ -171,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="first back-off before restarting a validator that died (default 1; doubles per death)")
     s.set_defaults(func=cmd_devnet)
 
-    for extra in ("keys", "register", "generate", "explorer", "validators"):  # cli_<name>.py modules
+    for extra in ("init", "keys", "register", "generate", "explorer", "validators"):  # cli_<name>.py modules
         try:
             mod = __import__(f"provchain.cli_{extra}", fromlist=["add_parser"])
         except ImportError:

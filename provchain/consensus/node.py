@@ -134,7 +134,7 @@ class Node:
     def __init__(self, home: str | Path, app_factory, config: NodeConfig | None = None):
         self.home = Home(home)
         if not self.home.exists():
-            raise ConfigError(f"{self.home.root} is not a node home (run `provchain testnet` or `provchain devnet`)")
+            raise ConfigError(f"{self.home.root} is not a node home (make one with `provchain init`, `provchain testnet` or `provchain devnet`)")
         self.genesis = self.home.load_genesis()
         self.config = config or self.home.load_config()
         self.moniker = self.config.moniker
