@@ -28,6 +28,7 @@ from ..chain.store import KV, BlockStore
 from ..chain.types import (NIL, Block, Commit, DuplicateVoteEvidence, Genesis, InvalidError, Proposal, Vote,
                            tx_hash)
 from . import machine as m
+from .blocksync import BlockSync
 from .clock import AsyncioClock
 from .privval import DoubleSignError, PrivValidator, StaleSignRequest
 from .proposer import proposer
@@ -69,7 +70,8 @@ class Driver:
         self.evidence_pool: dict[bytes, DuplicateVoteEvidence] = {}
         self._offenders: set[tuple[bytes, int]] = set()  # (validator, height) with pooled evidence
         self.peer_heights: dict[str, int] = {}
-        self._asked: dict[int, float] = {}  # height -> when we last asked a peer for it
+        self._asked: dict[int, float] = {}  # height -> when we last asked a peer for it (at the tip)
+        self.sync = BlockSync()  # which blocks we asked which peers for, and blocks fetched ahead
         self._served: dict[tuple[str, int], float] = {}
         self._own_msgs: list = []  # our signed proposal/votes at the current height, re-sent on timeouts
         self._outbox: list = []  # our newly signed messages, sent once the WAL is fsynced
@@ -224,6 +226,10 @@ class Driver:
             for peer, proposal, block in queued:
                 if proposal.height == ev.height:
                     self._checked(self._on_proposal, peer, proposal, block)
+            fetched = self.sync.take(ev.height)  # block sync: the next block may already be here
+            if fetched is not None:
+                self._checked(self._apply_synced, *fetched)
+            self._sync_pump()
 
     def _checked(self, handler, peer: str, *args) -> None:
         """Run a message handler; a bad message is logged as the peer's fault, not raised."""
@@ -231,6 +237,7 @@ class Driver:
             handler(peer, *args)
         except InvalidError as exc:
             log.warning("rejected message from %s: %s", peer, exc)
+            self._misbehaved(peer, str(exc))
 
     def feed(self, ev) -> None:
         self.inbox.append(ev)
@@ -514,13 +521,20 @@ class Driver:
             elif kind == "get_block":
                 self._serve_block(peer, _height(msg[1]))
             elif kind == "block":
-                self._on_block(Block.from_obj(msg[1]), Commit.from_obj(msg[2]))
+                self._on_block(peer, Block.from_obj(msg[1]), Commit.from_obj(msg[2]))
             elif kind == "evidence":
                 self._add_evidence(DuplicateVoteEvidence.from_obj(msg[1]), gossip=False)
             else:
                 log.warning("unknown message %r from %s", kind, peer)
         except (InvalidError, ValueError, TypeError, IndexError) as exc:
             log.warning("rejected %s from %s: %s", kind, peer, exc)
+            self._misbehaved(peer, f"{kind}: {exc}")
+
+    def _misbehaved(self, peer: str, reason: str) -> None:
+        """Count an invalid message against its peer (enough of them get it banned: p2p.py)."""
+        report = getattr(self.p2p, "misbehaved", None)
+        if report is not None:
+            report(peer, reason)
 
     def _on_proposal(self, peer: str, proposal: Proposal, block: Block) -> None:
         height = self.machine.height
@@ -589,6 +603,10 @@ class Driver:
             self._ask_for_block(self.machine.height, peer)
 
     def _ask_for_block(self, height: int, peer: str | None = None) -> None:
+        """Ask a peer for the block of `height` (at most every 0.5 s); further behind, pipeline (_sync_pump)."""
+        if any(h > height for h in self.peer_heights.values()):
+            self._sync_pump()
+            return
         now = self.clock.monotonic()
         if now - self._asked.get(height, 0) < 0.5:
             return
@@ -601,6 +619,16 @@ class Driver:
         self._asked[height] = now
         self.p2p.send(peer, ["get_block", height])
 
+    def _sync_pump(self) -> None:
+        """Ask peers that are more than one block ahead for the blocks from our height on, several at once
+        and spread over them (blocksync.py)."""
+        if self.machine is None or not any(h > self.machine.height for h in self.peer_heights.values()):
+            return
+        linked = getattr(self.p2p, "peers", None)  # only peers we are linked to can answer
+        heights = {p: h for p, h in self.peer_heights.items() if linked is None or p in linked}
+        for peer, height in self.sync.requests(self.machine.height, heights, self.clock.monotonic()):
+            self.p2p.send(peer, ["get_block", height])
+
     def _serve_block(self, peer: str, height: int) -> None:
         now = self.clock.monotonic()
         if now - self._served.get((peer, height), 0) < 0.5:
@@ -611,8 +639,20 @@ class Driver:
         if block is not None and commit is not None:
             self.p2p.send(peer, ["block", block.to_obj(), commit.to_obj()])
 
-    def _on_block(self, block: Block, commit: Commit) -> None:
-        if block.header.height != self.machine.height or self.store.height() >= block.header.height:
+    def _on_block(self, peer: str, block: Block, commit: Commit) -> None:
+        height = block.header.height
+        if self.store.height() >= height or height < self.machine.height:
+            return
+        if height > self.machine.height:  # fetched ahead: checked when its height comes
+            size = sum(len(tx) for tx in block.txs) + 4096
+            self.sync.fetched_block(peer, height, block, commit, size, self.machine.height)
+            return
+        self.sync.answered(height)
+        self._apply_synced(peer, block, commit)
+
+    def _apply_synced(self, peer: str, block: Block, commit: Commit) -> None:
+        """A block for our height with its commit: both checked, then decided like one we voted on."""
+        if self.store.height() >= block.header.height:
             return
         commit.verify(self.chain_id, self.valset_at(block.header.height), block.header.height, block.hash,
                       cache=self.app.sig_cache)
