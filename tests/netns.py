@@ -190,6 +190,7 @@ class Lab:
 # ---------------------------------------------------------------- provchain nodes on lab hosts
 RPC_PORT = 26657  # every host has its own addresses: CometBFT's default ports cannot collide
 P2P_PORT = 26656
+METRICS_PORT = 26660
 
 
 class ChainLab:
@@ -199,7 +200,8 @@ class ChainLab:
         import sys
         from provchain.chain import crypto
         from provchain.chain.types import Genesis, Validator, ValidatorSet
-        from provchain.consensus.node import Home, NodeConfig
+        from provchain.consensus.config import NodeConfig
+        from provchain.consensus.node import Home
         from provchain.consensus.nodekey import node_id
         import time
         self.lab, self.root, self.chain_id, self.python = lab, Path(root), chain_id, sys.executable
@@ -227,7 +229,7 @@ class ChainLab:
             peers = [self.address(other) for other in names if other != name]
             home.node_config.write_text(NodeConfig(
                 moniker=name, rpc_laddr=f"0.0.0.0:{RPC_PORT}", p2p_laddr=f"{self.hosts[name].ip}:{P2P_PORT}",
-                peers=peers).to_json())
+                peers=peers, prometheus_laddr=f"0.0.0.0:{METRICS_PORT}").to_toml())
             self.homes[name] = home.root
 
     def address(self, name: str) -> str:
@@ -247,7 +249,8 @@ class ChainLab:
         home = self.root / name
         r = self.provchain(name, "init", "--home", str(home), "--genesis", self.url("v0"), "--moniker", name,
                            "--seeds", ",".join(seeds), "--persistent-peers", ",".join(peers),
-                           "--p2p-laddr", f"{host.ip}:{P2P_PORT}", "--rpc-laddr", f"0.0.0.0:{RPC_PORT}")
+                           "--p2p-laddr", f"{host.ip}:{P2P_PORT}", "--rpc-laddr", f"0.0.0.0:{RPC_PORT}",
+                           "--prometheus-laddr", f"0.0.0.0:{METRICS_PORT}")
         if r.returncode != 0:
             raise RuntimeError(f"provchain init failed: {r.stdout}{r.stderr}")
         self.homes[name] = home

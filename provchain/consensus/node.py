@@ -115,8 +115,12 @@ class Home:
         if not self.node_config.exists() and self.legacy_config.exists():
             try:
                 old = json.loads(self.legacy_config.read_text())
+                peers = [p for p in old.get("peers", []) if "@" in p]  # host:port peers predate node ids
+                if len(peers) < len(old.get("peers", [])):
+                    log.warning("dropped persistent peers without a node id (ID@host:port) from %s: %s",
+                                self.legacy_config, [p for p in old["peers"] if "@" not in p])
                 cfg = NodeConfig(moniker=old["moniker"], rpc_laddr=old["rpc_laddr"], p2p_laddr=old["p2p_laddr"],
-                                 peers=list(old.get("peers", [])), validator=bool(old.get("validator", True)))
+                                 peers=peers, validator=bool(old.get("validator", True)))
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 raise ConfigError(f"cannot read node config {self.legacy_config}: {exc}") from None
             self.node_config.write_text(cfg.to_toml())

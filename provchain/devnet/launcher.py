@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 
 from .supervisor import Child, RestartPolicy, Supervisor, last_log_line
-from .testnet import BASE_P2P, ports, write_testnet
+from .testnet import BASE_P2P, add_node_ids, ports, write_testnet
 
 EXPLORER_PORT = 8080
 
@@ -61,6 +61,8 @@ def run_devnet(args) -> int:
         return 2
     else:
         print(f"resuming the devnet in {root}", file=sys.stderr)
+        if add_node_ids(root, n):
+            print("gave each validator a node key and addressed its peers as ID@host:port", file=sys.stderr)
     # SIGTERM (docker stop, kill, timeout) stops the children just like Ctrl-C does
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)  # also when started with SIGINT ignored (background job)

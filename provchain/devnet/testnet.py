@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import time
+import tomllib
 from pathlib import Path
 
 from ..chain import crypto
 from ..chain.types import Genesis, Validator, ValidatorSet
 from ..consensus.config import NodeConfig
 from ..consensus.node import Home
-from ..consensus.nodekey import node_id
+from ..consensus.nodekey import load_or_create_node_key, node_id
 from .ca import create_ca
 
 BASE_RPC = 26657
@@ -59,3 +61,23 @@ def write_testnet(out: str | Path, n: int, chain_id: str = "provchain-devnet", b
         home.node_config.write_text(cfg.to_toml())
         homes.append(home.root)
     return homes
+
+
+def add_node_ids(root: str | Path, n: int) -> bool:
+    """Bring a devnet written before node keys up to date: each home gets a node key and its peers become
+    ID@host:port. Returns whether anything changed."""
+    homes = [Home(Path(root) / f"node{i}") for i in range(n)]
+    for h in homes:
+        if not h.node_config.exists():
+            h.load_config()  # converts a node.json (its host:port peers are dropped, then rewritten here)
+    docs = [tomllib.loads(h.node_config.read_text()) for h in homes]
+    peers = [d.get("p2p", {}).get("persistent_peers", []) for d in docs]
+    if all(h.node_key.exists() for h in homes) and all("@" in p for ps in peers for p in ps):
+        return False
+    ids = [node_id(load_or_create_node_key(h.node_key).pubkey) for h in homes]
+    for i, (h, d) in enumerate(zip(homes, docs)):
+        new = [f"{ids[j]}@{docs[j]['p2p']['laddr']}" for j in range(n) if j != i]
+        text = re.sub(r"(?m)^persistent_peers = \[.*\]$", "persistent_peers = " + str(new).replace("'", '"'),
+                      h.node_config.read_text())
+        h.node_config.write_text(text)
+    return True

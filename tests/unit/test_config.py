@@ -4,8 +4,10 @@ from pathlib import Path
 
 import pytest
 
+from provchain.chain import crypto
 from provchain.consensus.config import SETTINGS, ConfigError, NodeConfig, parse, render
 from provchain.consensus.node import Home
+from provchain.consensus.nodekey import node_id
 from provchain.devnet.testnet import write_testnet
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "operators.md"
@@ -15,7 +17,9 @@ def test_testnet_writes_a_config_that_reads_back(tmp_path):
     homes = write_testnet(tmp_path, 2, base_port=20000)
     cfg = Home(homes[1]).load_config()
     assert cfg.moniker == "node1" and cfg.rpc_laddr == "127.0.0.1:20011"
-    assert cfg.peers == ["127.0.0.1:20000"] and cfg.prometheus_laddr == "127.0.0.1:20014"
+    node0_id = node_id(crypto.PrivateKey.load(Home(homes[0]).node_key).pubkey)
+    assert cfg.peers == [f"{node0_id}@127.0.0.1:20000"]  # peers are addressed by the id of their node key
+    assert cfg.prometheus_laddr == "127.0.0.1:20014"
     assert cfg.timeouts == {}  # optional settings are written commented out
     text = (homes[1] / "config" / "config.toml").read_text()
     for s in SETTINGS:  # every setting is in the file with its documentation above it
@@ -23,8 +27,10 @@ def test_testnet_writes_a_config_that_reads_back(tmp_path):
 
 
 def test_round_trip_with_overrides():
-    cfg = NodeConfig("n", "0.0.0.0:1", "10.0.0.1:2", ["a:1", "b:2"], validator=False, log_format="json",
-                     timeouts={"timeout_commit_ms": 100}, prometheus=False)
+    cfg = NodeConfig("n", "0.0.0.0:1", "10.0.0.1:2", [f"{'ab' * 20}@a:1", f"{'cd' * 20}@b:2"], validator=False,
+                     log_format="json", timeouts={"timeout_commit_ms": 100}, prometheus=False,
+                     seeds=[f"{'ef' * 20}@seed.example:26656"], external_address="203.0.113.7:26656", pex=False,
+                     p2p_limits={"max_inbound": 5, "ban_seconds": 60})
     assert NodeConfig.from_toml(cfg.to_toml()) == cfg
 
 
@@ -37,6 +43,9 @@ def test_round_trip_with_overrides():
     ("[mempool]\nsize = true\n", "mempool.size must be an integer"),
     ("[mempool]\nsize = -1\n", "must not be negative"),
     ("[p2p]\npersistent_peers = [1]\n", "must be a list of strings"),
+    ("[p2p]\npersistent_peers = [\"10.0.0.1:26656\"]\n", "is not ID@host:port"),
+    ("[p2p]\nseeds = [\"nothex@10.0.0.1:26656\"]\n", "p2p.seeds: peer address"),
+    ("[p2p]\nexternal_address = \"example.org\"\n", "p2p.external_address must be HOST:PORT"),
     ("[rpc\n", "is not valid TOML"),
     ("laddr = \"a:1\"\n", "unknown setting 'laddr'"),  # a key outside its section
 ])
@@ -63,3 +72,19 @@ def test_operators_guide_documents_every_setting():
     text = DOCS.read_text()
     missing = [s.key for s in SETTINGS if f"`{s.key}`" not in text]
     assert not missing, f"docs/operators.md does not document {missing}"
+
+
+def test_a_devnet_from_before_node_keys_gets_ids_on_resume(tmp_path):
+    from provchain.devnet.testnet import add_node_ids
+    homes = [Home(h) for h in write_testnet(tmp_path, 3, base_port=20000)]
+    for i, h in enumerate(homes):  # as the previous version wrote them: host:port peers, no node key
+        old = [f"127.0.0.1:{20000 + 10 * j}" for j in range(3) if j != i]
+        h.node_config.write_text(h.node_config.read_text().replace(
+            str(h.load_config().peers).replace("'", '"'), str(old).replace("'", '"')))
+        h.node_key.unlink()
+        with pytest.raises(ConfigError, match="is not ID@host:port"):
+            h.load_config()
+    assert add_node_ids(tmp_path, 3)
+    ids = [node_id(crypto.PrivateKey.load(h.node_key).pubkey) for h in homes]
+    assert homes[0].load_config().peers == [f"{ids[1]}@127.0.0.1:20010", f"{ids[2]}@127.0.0.1:20020"]
+    assert not add_node_ids(tmp_path, 3)  # already done
