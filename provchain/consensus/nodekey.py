@@ -14,6 +14,7 @@ check passes for any node key and authorises nothing; identity comes only from t
 from __future__ import annotations
 
 import datetime
+import os
 import re
 import ssl
 import tempfile
@@ -111,12 +112,28 @@ def tls_contexts(key: crypto.PrivateKey) -> tuple[ssl.SSLContext, ssl.SSLContext
         ctx.check_hostname = False  # identity is the certificate's key, checked by the p2p layer
         ctx.verify_mode = ssl.CERT_REQUIRED
         ctx.load_verify_locations(cadata=ca_pem)
-        with tempfile.TemporaryDirectory() as d:  # load_cert_chain reads files only
-            (Path(d) / "k").write_bytes(key_pem)
-            (Path(d) / "c").write_bytes(cert_pem)
-            ctx.load_cert_chain(Path(d) / "c", Path(d) / "k")
+        _load_cert_chain(ctx, cert_pem, key_pem)
         contexts.append(ctx)
     return contexts[0], contexts[1]
+
+
+def _load_cert_chain(ctx: ssl.SSLContext, cert_pem: bytes, key_pem: bytes) -> None:
+    """load_cert_chain reads files only: hand it anonymous in-memory files (Linux memfd), so the private
+    key never touches a disk; elsewhere a private temporary folder."""
+    if hasattr(os, "memfd_create"):
+        fds = [os.memfd_create(name) for name in ("node-cert", "node-key")]
+        try:
+            for fd, data in zip(fds, (cert_pem, key_pem)):
+                os.write(fd, data)
+            ctx.load_cert_chain(f"/proc/self/fd/{fds[0]}", f"/proc/self/fd/{fds[1]}")
+        finally:
+            for fd in fds:
+                os.close(fd)
+        return
+    with tempfile.TemporaryDirectory() as d:
+        (Path(d) / "c").write_bytes(cert_pem)
+        (Path(d) / "k").write_bytes(key_pem)
+        ctx.load_cert_chain(Path(d) / "c", Path(d) / "k")
 
 
 def crypto_pem(key: crypto.PrivateKey) -> bytes:
