@@ -3,6 +3,7 @@
 #
 #   init         write the homes and genesis of PROVCHAIN_VALIDATORS validators into /devnet, once
 #   node I       run validator I from /devnet/nodeI (waits for init)
+#   fullnode     `provchain init` a full node in /fullnode (genesis from PROVCHAIN_NODE, node0 as seed), run it
 #   explorer     serve the block explorer for PROVCHAIN_NODE
 #   generator    generate a clip with the built-in model into /clips and register it on PROVCHAIN_NODE
 #   healthcheck  what the image's HEALTHCHECK runs: GET the role's health URL
@@ -62,6 +63,9 @@ role_init() {
       exit 1
     fi
     log "devnet already initialised in $DEVNET ($have): resuming the chain"
+    # homes from before node keys: give each one and address peers as ID@host:port
+    python -c 'import sys; from provchain.devnet.testnet import add_node_ids; add_node_ids(sys.argv[1], int(sys.argv[2]))' \
+      "$DEVNET" "$n"
     exit 0
   fi
   set -- --validators "$n" --chain-id "${PROVCHAIN_CHAIN_ID:-provchain-devnet}" --base-port "$base" \
@@ -88,6 +92,20 @@ role_node() {
   port="$(python -c 'import tomllib, sys; print(tomllib.load(open(sys.argv[1], "rb"))["rpc"]["laddr"].rsplit(":", 1)[1])' \
           "$home/config/config.toml")"
   echo "http://127.0.0.1:$port/health" > "$HEALTH_URL_FILE"
+  exec provchain node --home "$home" --log-level "${PROVCHAIN_LOG_LEVEL:-info}"
+}
+
+role_fullnode() {  # a non-validator joining by seed: genesis from node0's RPC, node0 as seed
+  home="${PROVCHAIN_FULLNODE_HOME:-/fullnode}"
+  wait_for_file "$DEVNET/node0/config/node_key.pem" 120
+  wait_for_url "$NODE_URL/health" 180
+  if [ ! -s "$home/config/genesis.json" ]; then
+    seed="$(provchain show-node-id --home "$DEVNET/node0")@node0:26656"
+    provchain init --home "$home" --genesis "$NODE_URL" --seeds "$seed" --moniker fullnode \
+      --p2p-laddr 0.0.0.0:26656 --rpc-laddr 0.0.0.0:26657 --prometheus-laddr 0.0.0.0:26660 \
+      --external-address "${PROVCHAIN_FULLNODE_ADDRESS:-fullnode:26656}"
+  fi
+  echo "http://127.0.0.1:26657/health" > "$HEALTH_URL_FILE"
   exec provchain node --home "$home" --log-level "${PROVCHAIN_LOG_LEVEL:-info}"
 }
 
@@ -133,6 +151,7 @@ role="${1:-node}"
 case "$role" in
   init) role_init "$@" ;;
   node) role_node "${1:-${PROVCHAIN_NODE_INDEX:-0}}" ;;
+  fullnode) role_fullnode ;;
   explorer) role_explorer ;;
   generator) role_generator ;;
   healthcheck) role_healthcheck ;;

@@ -5,7 +5,8 @@
 #   -> make the base image (scripts/docker-base-image.sh) -> build a wheelhouse from pyproject.toml
 #   -> build the validator and generator images -> compose up (host networking: devnet/docker-compose.host.yml)
 #   -> checks: 4 validators healthy; heights advancing; the same block hash on every node at a common
-#      height; the explorer answering; the generator's clip registered (GET /record) and `verify --json`
+#      height; a full node joining by seed (genesis from node0's RPC) catches up to the same blocks and
+#      records; the explorer answering; the generator's clip registered (GET /record) and `verify --json`
 #      on the host saying "verified"; a killed validator does not stop the chain and catches up when
 #      started again; `compose down` + `up` resumes at >= the old height
 #   -> clean up: containers, volumes, the images it built, the wheelhouse, the daemon if it started it.
@@ -311,7 +312,9 @@ def get(port, path):
         body = json.load(r)
     return body.get("result", body) if isinstance(body, dict) else body
 cmd, args = sys.argv[1], sys.argv[2:]
-if cmd == "heights":      # heights PORT...: one height per node, -1 where it does not answer
+if cmd == "peers":        # peers PORT: the monikers of a node's peers
+    print(",".join(sorted(p["node_info"]["moniker"] for p in get(args[0], "/net_info")["peers"])))
+elif cmd == "heights":      # heights PORT...: one height per node, -1 where it does not answer
     out = []
     for p in args:
         try:
@@ -348,7 +351,7 @@ gen_done() {  # the generator container has exited
 }
 
 step "compose up"
-busy="$(ss -Hltn 2>/dev/null | awk '{print $4}' | grep -E ':(2665[67]|2666[67]|2667[67]|2668[67]|'"$EXPLORER_PORT"')$' | sort -u)"
+busy="$(ss -Hltn 2>/dev/null | awk '{print $4}' | grep -E ':(2665[67]|2666[67]|2667[67]|2668[67]|26697|'"$EXPLORER_PORT"')$' | sort -u)"
 [ -z "$busy" ] || { ss -Hltnp | grep -E ':(266[5-8][67]|'"$EXPLORER_PORT"')\b'; fail "ports the devnet needs are taken: $(echo $busy)"; }
 with_heartbeat "$WORK/up.log" timeout 600 "${COMPOSE[@]}" up -d || { cat "$WORK/up.log"; fail "compose up failed"; }
 
@@ -368,6 +371,14 @@ for p in "${RPC_PORTS[@]}"; do hashes+=("$(q hash "$p" "$common")") || fail "GET
   || fail "block hashes at height $common differ: ${hashes[*]}"
 log "heights $(heights); block $common is ${hashes[0]} on all 4 nodes"
 
+step "check: a full node joins by seed and catches up"
+wait_until 180 "the full node container to be healthy" healthy fullnode
+target="$(max_height)"
+wait_until 120 "the full node to reach height $target" all_above $((target - 1)) 26697
+fh="$(q hash 26697 "$target")" || fail "GET /block?height=$target on the full node"
+[ "$fh" = "$(q hash 26657 "$target")" ] || fail "the full node's block $target differs from node0's"
+log "full node at $(q heights 26697), block $target is node0's; it found its peers by seed: $(q peers 26697)"
+
 step "check: explorer"
 deadline=$(( $(date +%s) + 90 ))
 until q ok "$EXPLORER_PORT" /api/health 2>/dev/null && q ok "$EXPLORER_PORT" / 2>/dev/null; do
@@ -383,7 +394,7 @@ gen="$(container generator)"
 docker cp "$gen:/clips/generated.mp4" "$WORK/generated.mp4" || fail "cannot copy the clip out of the generator container"
 rec="$(q record 26657 "$WORK/generated.mp4")" || fail "the generated clip has no record on node0"
 log "record $rec (record id, height)"
-for p in 26667 26677 26687; do q record "$p" "$WORK/generated.mp4" >/dev/null || fail "no record on the node at $p"; done
+for p in 26667 26677 26687 26697; do q record "$p" "$WORK/generated.mp4" >/dev/null || fail "no record on the node at $p"; done
 "$ROOT/.venv/bin/verify" --json --node http://127.0.0.1:26657 "$WORK/generated.mp4" >"$WORK/verify.json" 2>"$WORK/verify.err"
 vrc=$?
 verdict="$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["verdict"])' "$WORK/verify.json" 2>/dev/null)"

@@ -267,7 +267,12 @@ class P2P:
             ok = True
             self._dialing.discard(pa.id)
             self._backoff(pa.id, True)
-            await self._run_link(Peer(rid, pa.hostport, True, ws, self.limits), hello)
+            # what we tell others to dial: its announced address (p2p.external_address) unless that is a
+            # wildcard or loopback one, else the address we reached it at
+            announced = hello[3]
+            usable = announced and not announced.startswith(("0.0.0.0:", "[::]:", "127.", "localhost:"))
+            addr = announced if usable else pa.hostport
+            await self._run_link(Peer(rid, addr, True, ws, self.limits), hello)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
