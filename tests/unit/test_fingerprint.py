@@ -209,3 +209,18 @@ def test_frame_rate_change_keeps_grid(clips, tmp_path):
     _, src = clips
     b = analyze_file(transform(src, str(tmp_path / "f24.mp4"), "fps24")).fingerprint
     assert b.times_ms == tuple(range(0, 3000, QUERY_PERIOD_MS))
+
+
+def test_longest_record_fits_a_default_tx():
+    """A 900 s clip's record form (hashes every 200 ms + thinned thumbnails) stays under the 200 kB
+    default max_tx_bytes, with room for the rest of the record."""
+    from provchain.chain.encoding import encode
+    from provchain.provenance.fingerprint import THUMB_BYTES, thumb_every
+
+    n = 900 * 1000 // SAMPLE_PERIOD_MS + 1
+    k = thumb_every(n)
+    fp = Fingerprint(ALG, tuple(range(0, n * SAMPLE_PERIOD_MS, SAMPLE_PERIOD_MS)), (b"\x01" * HASH_BYTES,) * n,
+                     k, (b"\x02" * THUMB_BYTES,) * ((n + k - 1) // k))
+    assert Fingerprint.from_obj(fp.to_obj()) == fp
+    assert len(encode(fp.to_obj())) < 195_000
+    assert thumb_every(40) == 2  # an 8 s clip keeps a thumbnail every 400 ms
