@@ -16,7 +16,7 @@ The real excerpts box and cockatoo are registered too.  Queries go through the r
   * unrelated: the excerpts cup and bikes (not registered), procedural scenes, a dark fade, a
     plain gradient -> false candidates per query, and false matches after match() (must be 0).
 
-    .venv/bin/python bench/lookup.py [--sizes 10000,100000,1000000] [--repeat 5]
+    .venv/bin/python bench/lookup.py [--sizes 10000,100000,1000000] [--repeat 5] [--reuse-pool]
 """
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def _reduced(frames) -> np.ndarray:
                      for f in frames])
 
 
-def code_pool(rng, n_textured: int = 24_000, n_flat: int = 12_000) -> tuple[np.ndarray, np.ndarray]:
+def code_pool(rng, n_textured: int = 12_000, n_flat: int = 6_000) -> tuple[np.ndarray, np.ndarray]:
     """(textured codes, flat codes) computed with the real hash on realistic frames."""
     bases = []
     for c in ("box", "cockatoo", "cup", "bikes"):
@@ -200,10 +200,17 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--reuse-pool", action="store_true", help="reuse the code pool of the last run (its temp file)")
     a = ap.parse_args()
     rng = np.random.default_rng(1)
     t = time.perf_counter()
-    pool = code_pool(rng)
+    cache = os.path.join(tempfile.gettempdir(), "provchain-lookup-pool.npz")
+    if a.reuse_pool and os.path.exists(cache):
+        z = np.load(cache)
+        pool = (z["tex"], z["flat"])
+    else:
+        pool = code_pool(rng)
+        np.savez(cache, tex=pool[0], flat=pool[1])
     print(f"code pool: {len(pool[0]):,} textured + {len(pool[1]):,} flat codes in {time.perf_counter() - t:.0f} s")
     with tempfile.TemporaryDirectory() as tmp:
         qs = queries(tmp)

@@ -27,10 +27,12 @@ from .fingerprint import Fingerprint
 from .match import VOTE_DIST, WEAK_Q
 
 INDEX_EVERY = 5  # index one sample in five (one per second at 5 samples/s)
-MAX_QUERY_SAMPLES = 256
+MAX_QUERY_SAMPLES = 64  # spread over the clip; every geometry of each
 _NSUB = 8  # 32-bit substrings
 _BUF = 512
 _PRESELECT = 64  # records checked exactly per query
+MAX_BUCKET = 256  # a substring shared by more codes of a segment is a stop-word (dark/flat frames)
+MIN_VOTES = 2  # a candidate needs this many query samples near its codes (1 for a query this short)
 
 
 class _Segment:
@@ -66,6 +68,7 @@ class _Segment:
             lo = np.searchsorted(keys, qs, "left")
             hi = np.searchsorted(keys, qs, "right")
             cnt = hi - lo
+            cnt[cnt > MAX_BUCKET] = 0  # too common to tell clips apart; other substrings still hit
             tot = int(cnt.sum())
             if tot:
                 pos = np.repeat(lo - (np.cumsum(cnt) - cnt), cnt) + np.arange(tot)
@@ -222,6 +225,7 @@ class PerceptualIndex:
         hitmat = np.zeros((len(fp.times_ms), len(top)), bool)
         hitmat[owner[rows], local[cc]] = True
         votes = hitmat.sum(axis=0)
-        out = [(self._keys[int(r)], int(v)) for r, v in zip(top, votes) if v > 0]
+        need = MIN_VOTES if len(np.unique(owner)) >= 2 * MIN_VOTES else 1
+        out = [(self._keys[int(r)], int(v)) for r, v in zip(top, votes) if v >= need]
         out.sort(key=lambda kv: (-kv[1], kv[0]))
         return out[:max_candidates]
