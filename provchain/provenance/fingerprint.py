@@ -325,12 +325,14 @@ def _axes(g: Geometry, h: int, w: int, frac: float, side: int):
     return ay.astype(np.float32), ax.astype(np.float32)
 
 
-def describe(imgs: np.ndarray, g: Geometry) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def describe(imgs: np.ndarray, g: Geometry, with_mirror: bool = False):
     """For a stack of reduced luma images (n, h, w) (uint8 or float32) and a geometry: DCT hash
-    bits (n, 32) uint8, mean luma (n,), texture (n,) and 16x16 thumbnail levels (n, 16, 16) uint8.
+    bits (n, 32) uint8, mean luma (n,), texture (n,) and 16x16 thumbnail levels (n, 16, 16) uint8;
+    with_mirror: a list of that and the same for g's mirror image.
 
     Two large matrix products per geometry (columns, then rows, for the DCT, the thumbnail and
-    the mean at once) instead of n small ones."""
+    the mean at once) instead of n small ones.  The mirror image costs no product: mirroring
+    negates the DCT coefficients of odd horizontal frequency and reverses the thumbnail's columns."""
     n, h, w = imgs.shape
     x = imgs if imgs.dtype == np.float32 else imgs.astype(np.float32)
     ay, ax = _axes(g, h, w, RECORD_FRAC, _SIDE)
@@ -344,12 +346,21 @@ def describe(imgs: np.ndarray, g: Geometry) -> tuple[np.ndarray, np.ndarray, np.
         part = t.reshape(h, n, -1)[:, :, k:k + m].reshape(h, n * m)
         out.append((r @ part).reshape(len(r), n, m).transpose(1, 0, 2))  # (n, rows, cols)
         k += m
-    c = out[0].reshape(n, -1)[:, _ZZ]
+    coef, thumb, mean = out[0], out[1], out[2].reshape(n)
+    res = [_finish(coef, mean, thumb)]
+    if with_mirror:
+        sign = np.where(np.arange(_NCOEF) % 2, -1.0, 1.0).astype(np.float32)
+        res.append(_finish(coef * sign, mean, thumb[:, :, ::-1]))
+    return res if with_mirror else res[0]
+
+
+def _finish(coef: np.ndarray, mean: np.ndarray, thumb: np.ndarray):
+    n = len(coef)
+    c = coef.reshape(n, -1)[:, _ZZ]
     med = np.median(c, axis=1, keepdims=True)
     bits = np.packbits(c > med, axis=1)
     tex = (np.abs(c - med) > STABLE_DELTA).sum(axis=1)
-    mean = out[2].reshape(n)
-    th = out[1].reshape(n, -1)
+    th = thumb.reshape(n, -1)
     srt = np.sort(th, axis=1)
     lo, hi = srt[:, 1:2], srt[:, -2:-1]
     lv = np.rint((th - lo) / np.maximum(hi - lo, 8.0) * 15).clip(0, 15).astype(np.uint8)
@@ -516,15 +527,22 @@ def geometries(imgs: np.ndarray) -> list[Geometry]:
 def fingerprint_from_reduced(imgs: np.ndarray, times: list[int], variants: bool = True) -> Fingerprint:
     """The fingerprint of a stack of reduced luma samples (n, h, w) uint8 taken at `times`."""
     x = imgs.astype(np.float32)
-    bits, mean, tex, lv = describe(x, Geometry(FULL))
+    if variants:
+        (bits, mean, tex, lv), mirrored = describe(x, Geometry(FULL), with_mirror=True)
+    else:
+        bits, mean, tex, lv = describe(x, Geometry(FULL))
     stats = np.stack([np.clip(np.rint(mean), 0, 255), np.clip(tex, 0, 255)], 1).astype(np.uint8)
     core = [r.tobytes() for r in np.concatenate([bits, stats], 1)]
     vs = []
     if variants:
+        done = {Geometry(FULL, True): mirrored}
         for g in geometries(imgs):
-            b, _, tx, l2 = describe(x, g)
+            if g not in done:  # one product for a geometry and its mirror image
+                plain = Geometry(g.rect, False, g.crop)
+                done[plain], done[Geometry(g.rect, True, g.crop)] = describe(x, plain, with_mirror=True)
+            b, _, tx, l2 = done[g]
             ent = np.concatenate([b, np.clip(tx, 0, 255).astype(np.uint8)[:, None]], 1)
-            rect = tuple(int(round(x * 10000)) / 10000 for x in g.rect)  # as it travels (1/10000)
+            rect = tuple(int(round(v * 10000)) / 10000 for v in g.rect)  # as it travels (1/10000)
             vs.append(Variant(rect, g.mirror, int(round(g.crop * 10000)) / 10000, ent.tobytes(),
                               b"".join(pack_thumbs(l2))))
     return Fingerprint(ALG, tuple(times), tuple(core), 1, tuple(pack_thumbs(lv)), tuple(vs))
