@@ -41,6 +41,7 @@ PEX_EVERY_S = 30.0  # a peer answers at most one pex request per this
 BOOK_MAX = 1000
 DIAL_EVERY_S = 0.5
 BAD_WINDOW_S = 60.0
+MISMATCH_RETRY_S = 30.0  # a key that is not the id we dial will not change soon
 
 
 @dataclass
@@ -257,8 +258,10 @@ class P2P:
             return
         try:
             rid = remote_id(ws.get_extra_info("ssl_object"))
-            if rid != pa.id:
+            if rid != pa.id:  # a wrong id in our config, or someone else at that address: retry slowly
                 log.warning("refused link to %s: its key is node %s, not %s", pa.hostport, rid, pa.id)
+                self._retry[pa.id] = (time.monotonic() + MISMATCH_RETRY_S, MISMATCH_RETRY_S)
+                ok = True  # not a transient failure: keep this back-off
                 return
             await ws.send_bytes(self._hello())
             hello = await self._read_hello(ws, rid, pa.hostport)
