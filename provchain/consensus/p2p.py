@@ -39,6 +39,7 @@ HELLO_TIMEOUT_S = 5.0
 PEX_MAX = 30  # addresses per pex answer
 PEX_EVERY_S = 30.0  # a peer answers at most one pex request per this
 BOOK_MAX = 1000
+BANS_MAX = 10_000
 DIAL_EVERY_S = 0.5
 BAD_WINDOW_S = 60.0
 MISMATCH_RETRY_S = 30.0  # a key that is not the id we dial will not change soon
@@ -191,7 +192,12 @@ class P2P:
 
     def ban(self, pid: str, reason: str) -> None:
         log.warning("banned peer %s for %.0f s: %s", pid, self.limits.ban_seconds, reason)
-        self.bans[pid] = time.monotonic() + self.limits.ban_seconds
+        now = time.monotonic()
+        if len(self.bans) >= BANS_MAX:  # fresh keys are cheap: forget expired bans, then the oldest
+            self.bans = {i: t for i, t in self.bans.items() if t > now}
+            for i in sorted(self.bans, key=self.bans.get)[:len(self.bans) - BANS_MAX + 1]:
+                del self.bans[i]
+        self.bans[pid] = now + self.limits.ban_seconds
         peer = self.peers.get(pid)
         if peer is not None:
             self._spawn(peer.ws.close())

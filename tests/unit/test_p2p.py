@@ -271,3 +271,12 @@ def test_token_bucket_allows_a_burst_then_asks_to_wait():
     bucket = TokenBucket(100.0)
     assert bucket.take(100) == 0.0
     assert bucket.take(50) == pytest.approx(0.5, abs=0.05)
+
+
+def test_the_ban_list_is_bounded(monkeypatch):
+    from provchain.consensus import p2p as p2p_mod
+    monkeypatch.setattr(p2p_mod, "BANS_MAX", 5)
+    p2p = P2P(CHAIN, crypto.PrivateKey.generate(), "127.0.0.1:1", [], on_message=None)
+    for i in range(20):
+        p2p.ban(f"{i:040x}", "junk")
+    assert len(p2p.bans) <= 5 and p2p.banned(f"{19:040x}")  # the newest bans stay
