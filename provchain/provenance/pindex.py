@@ -35,6 +35,20 @@ MAX_BUCKET = 256  # a substring shared by more codes of a segment is a stop-word
 MIN_VOTES = 2  # a candidate needs this many query samples near its codes (1 for a query this short)
 
 
+def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamming distances (len(a), len(b)) between 256-bit codes (k, 4) uint64, saturated at 255.
+
+    Word by word into one uint8 matrix: 4-5x faster than popcounting the (len(a), len(b), 4) XOR
+    and summing its short last axis (measured: 10 ms -> 2 ms for 700 x 512 codes)."""
+    at, bt = np.ascontiguousarray(a.T), np.ascontiguousarray(b.T)
+    d = np.bitwise_count(at[0][:, None] ^ bt[0][None, :])
+    for k in range(1, 4):
+        if k == 3:
+            np.minimum(d, 255 - 64, out=d)  # the last word adds at most 64: no uint8 wrap-around
+        d += np.bitwise_count(at[k][:, None] ^ bt[k][None, :])
+    return d
+
+
 class _Segment:
     """Codes [a, b) sorted per substring position: keys[t] (uint32, sorted) and ids[t] (local
     code ids in the same order) for each of the _NSUB tables."""
@@ -208,7 +222,7 @@ class PerceptualIndex:
         # the buffer: brute force
         if self._indexed < self._n:
             buf = self._codes[self._indexed : self._n]
-            d = np.bitwise_count(qc[:, None, :] ^ buf[None, :, :]).sum(-1)
+            d = _distances(qc, buf)
             near = np.nonzero((d <= VOTE_DIST).any(axis=0))[0]
             if len(near):
                 top = np.union1d(top, self._rec[self._indexed + near])
@@ -220,8 +234,7 @@ class PerceptualIndex:
         cols = np.repeat(starts - np.concatenate(([0], np.cumsum(counts_r)[:-1])), counts_r)
         cols = cols + np.arange(int(counts_r.sum()))
         local = np.repeat(np.arange(len(top)), counts_r)
-        d = np.bitwise_count(qc[:, None, :] ^ self._codes[cols][None, :, :]).sum(-1, dtype=np.uint16)
-        rows, cc = np.nonzero(d <= VOTE_DIST)
+        rows, cc = np.nonzero(_distances(qc, self._codes[cols]) <= VOTE_DIST)
         hitmat = np.zeros((len(fp.times_ms), len(top)), bool)
         hitmat[owner[rows], local[cc]] = True
         votes = hitmat.sum(axis=0)
