@@ -2,6 +2,8 @@
 every frame (threaded, no conversion) vs analyze_file (decode + frame hash + fingerprint + file
 hash) vs the whole `verify` path (analyze_file + candidate look-up + Merkle/commit/signature checks +
 local match) against a real 4-validator devnet where the clip is registered; same run, best of N.
+The verify ratio is against decode timed while the devnet runs (interleaved with the verify
+runs), so that both see the same load; the ratio to the best decode of the whole run is printed too.
 
     .venv/bin/python bench/verify_speed.py [--repeat 3] [--keep PATH] [--no-node]
 """
@@ -87,17 +89,20 @@ def main() -> int:
             client = NodeClient(cluster.url(0))
             submit_record(client, PrivateKey.generate(), build_record(analyze_file(path)))
             genesis, trust = load_trust(client, os.path.join(net, "node0/config/genesis.json"))
-            ver = float("inf")
+            ver = dec_net = float("inf")
             for _ in range(a.repeat):
                 t = time.perf_counter()
                 res = verify_file(path, client, genesis, trust)
                 ver = min(ver, time.perf_counter() - t)
-                dec = min(dec, best_of(lambda: decode_only(path), 1))
+                dec_net = min(dec_net, best_of(lambda: decode_only(path), 1))
             assert res["verdict"] == "verified", res
         finally:
             cluster.stop_all()
+    # the devnet's four validators take CPU from both: compare with decode beside the devnet too
+    print(f"decode only, devnet running:      {dec_net * 1000:.0f} ms")
     print(f"verify (full, devnet, verdict {res['verdict']}): {ver * 1000:.0f} ms")
-    print(f"ratio verify / decode: {ver / dec:.2f}x (target <= 1.5x)")
+    print(f"ratio verify / decode beside the devnet: {ver / dec_net:.2f}x (target <= 1.5x); "
+          f"/ best decode of the run (devnet or not): {ver / min(dec, dec_net):.2f}x")
     return 0
 
 

@@ -328,30 +328,51 @@ def _axes(g: Geometry, h: int, w: int, frac: float, side: int):
 def describe(imgs: np.ndarray, g: Geometry, with_mirror: bool = False):
     """For a stack of reduced luma images (n, h, w) (uint8 or float32) and a geometry: DCT hash
     bits (n, 32) uint8, mean luma (n,), texture (n,) and 16x16 thumbnail levels (n, 16, 16) uint8;
-    with_mirror: a list of that and the same for g's mirror image.
+    with_mirror: a list of that and the same for g's mirror image."""
+    return describe_many(imgs, [g], with_mirror)[0]
+
+
+BATCH_BYTES = 64 << 20  # the column products of several geometries at once, up to this size
+
+
+def describe_many(imgs: np.ndarray, gs: list[Geometry], with_mirror: bool = False) -> list:
+    """describe() for several geometries: [describe(imgs, g, with_mirror) for g in gs].
 
     Two large matrix products per geometry (columns, then rows, for the DCT, the thumbnail and
-    the mean at once) instead of n small ones.  The mirror image costs no product: mirroring
-    negates the DCT coefficients of odd horizontal frequency and reverses the thumbnail's columns."""
+    the mean at once) instead of n small ones, and the column products of all geometries in one
+    (one wide product is ~1.6x faster than six narrow ones; each output element is the same dot
+    product, bit for bit; batches stay under BATCH_BYTES for long clips).  The mirror image costs
+    no product: mirroring negates the DCT coefficients of odd horizontal frequency and reverses the
+    thumbnail's columns."""
     n, h, w = imgs.shape
     x = imgs if imgs.dtype == np.float32 else imgs.astype(np.float32)
-    ay, ax = _axes(g, h, w, RECORD_FRAC, _SIDE)
-    ty, tx = _axes(g, h, w, 1.0, THUMB_SIDE)
+    per = max(1, BATCH_BYTES // (n * h * (_NCOEF + THUMB_SIDE + 1) * 4))
+    if len(gs) > per:
+        return [r for i in range(0, len(gs), per) for r in describe_many(x, gs[i:i + per], with_mirror)]
     dct = _DCT.astype(np.float32)
-    cols = np.concatenate([dct @ ax, tx, ax.mean(0, keepdims=True)])  # (24 + 16 + 1, w)
-    rows = [dct @ ay, ty, ay.mean(0, keepdims=True)]
-    t = (x.reshape(n * h, w) @ cols.T).reshape(n, h, -1).transpose(1, 0, 2).reshape(h, -1)  # (h, n * 41)
-    out, k = [], 0
-    for r, m in zip(rows, (_NCOEF, THUMB_SIDE, 1)):
-        part = t.reshape(h, n, -1)[:, :, k:k + m].reshape(h, n * m)
-        out.append((r @ part).reshape(len(r), n, m).transpose(1, 0, 2))  # (n, rows, cols)
-        k += m
-    coef, thumb, mean = out[0], out[1], out[2].reshape(n)
-    res = [_finish(coef, mean, thumb)]
-    if with_mirror:
-        sign = np.where(np.arange(_NCOEF) % 2, -1.0, 1.0).astype(np.float32)
-        res.append(_finish(coef * sign, mean, thumb[:, :, ::-1]))
-    return res if with_mirror else res[0]
+    cols, rows = [], []
+    for g in gs:
+        ay, ax = _axes(g, h, w, RECORD_FRAC, _SIDE)
+        ty, tx = _axes(g, h, w, 1.0, THUMB_SIDE)
+        cols += [dct @ ax, tx, ax.mean(0, keepdims=True)]  # (24 + 16 + 1, w) per geometry
+        rows.append([dct @ ay, ty, ay.mean(0, keepdims=True)])
+    width = _NCOEF + THUMB_SIDE + 1
+    big = x.reshape(n * h, w) @ np.concatenate(cols).T  # (n * h, width * len(gs))
+    res = []
+    for i, rs in enumerate(rows):
+        t = big[:, i * width:(i + 1) * width].reshape(n, h, width).transpose(1, 0, 2).reshape(h, -1)  # (h, n * 41)
+        out, k = [], 0
+        for r, m in zip(rs, (_NCOEF, THUMB_SIDE, 1)):
+            part = t.reshape(h, n, -1)[:, :, k:k + m].reshape(h, n * m)
+            out.append((r @ part).reshape(len(r), n, m).transpose(1, 0, 2))  # (n, rows, cols)
+            k += m
+        coef, thumb, mean = out[0], out[1], out[2].reshape(n)
+        one = _finish(coef, mean, thumb)
+        if with_mirror:
+            sign = np.where(np.arange(_NCOEF) % 2, -1.0, 1.0).astype(np.float32)
+            one = [one, _finish(coef * sign, mean, thumb[:, :, ::-1])]
+        res.append(one)
+    return res
 
 
 def _finish(coef: np.ndarray, mean: np.ndarray, thumb: np.ndarray):
@@ -527,24 +548,22 @@ def geometries(imgs: np.ndarray) -> list[Geometry]:
 def fingerprint_from_reduced(imgs: np.ndarray, times: list[int], variants: bool = True) -> Fingerprint:
     """The fingerprint of a stack of reduced luma samples (n, h, w) uint8 taken at `times`."""
     x = imgs.astype(np.float32)
-    if variants:
-        (bits, mean, tex, lv), mirrored = describe(x, Geometry(FULL), with_mirror=True)
-    else:
-        bits, mean, tex, lv = describe(x, Geometry(FULL))
+    gs = geometries(imgs) if variants else []
+    # every geometry with its mirror image, the whole frame first: one batch of products
+    plains = list(dict.fromkeys([Geometry(FULL)] + [Geometry(g.rect, False, g.crop) for g in gs]))
+    done = {}
+    for p, (plain, mirrored) in zip(plains, describe_many(x, plains, with_mirror=True)):
+        done[p], done[Geometry(p.rect, True, p.crop)] = plain, mirrored
+    bits, mean, tex, lv = done[Geometry(FULL)]
     stats = np.stack([np.clip(np.rint(mean), 0, 255), np.clip(tex, 0, 255)], 1).astype(np.uint8)
     core = [r.tobytes() for r in np.concatenate([bits, stats], 1)]
     vs = []
-    if variants:
-        done = {Geometry(FULL, True): mirrored}
-        for g in geometries(imgs):
-            if g not in done:  # one product for a geometry and its mirror image
-                plain = Geometry(g.rect, False, g.crop)
-                done[plain], done[Geometry(g.rect, True, g.crop)] = describe(x, plain, with_mirror=True)
-            b, _, tx, l2 = done[g]
-            ent = np.concatenate([b, np.clip(tx, 0, 255).astype(np.uint8)[:, None]], 1)
-            rect = tuple(int(round(v * 10000)) / 10000 for v in g.rect)  # as it travels (1/10000)
-            vs.append(Variant(rect, g.mirror, int(round(g.crop * 10000)) / 10000, ent.tobytes(),
-                              b"".join(pack_thumbs(l2))))
+    for g in gs:
+        b, _, tx, l2 = done[g]
+        ent = np.concatenate([b, np.clip(tx, 0, 255).astype(np.uint8)[:, None]], 1)
+        rect = tuple(int(round(v * 10000)) / 10000 for v in g.rect)  # as it travels (1/10000)
+        vs.append(Variant(rect, g.mirror, int(round(g.crop * 10000)) / 10000, ent.tobytes(),
+                          b"".join(pack_thumbs(l2))))
     return Fingerprint(ALG, tuple(times), tuple(core), 1, tuple(pack_thumbs(lv)), tuple(vs))
 
 
