@@ -99,7 +99,7 @@ def test_without_the_wal_fsync_a_rack_power_loss_forgets_a_lock_and_forks(monkey
 
 @pytest.mark.slow
 def test_many_seeds():
-    """1,000 more seeds over all families (about 1.5 min of CPU); bench/sim_campaign.py for thousands."""
+    """1,000 more seeds over all families (about 2 min of CPU); bench/sim_campaign.py for thousands."""
     failures = []
     per_family = 1000 // len(FAMILIES) * SCALE
     for family in FAMILIES:
