@@ -96,8 +96,8 @@ class Driver:
         self._tasks = [asyncio.create_task(self._run())]
 
     def start_sync(self) -> None:
-        """Handshake, WAL replay and the first steps; then inputs arrive through feed/on_message."""
-        self._handshake()
+        """WAL replay and the first steps; then inputs arrive through feed/on_message. The app must already
+        be at the block store's height (node.handshake, run before the driver is made)."""
         height = self.store.height() + 1
         my_address = self.privval.address if self.privval else None
         self.machine = m.Machine(self.chain_id, self.valset_at, my_address, self.params)
@@ -156,19 +156,6 @@ class Driver:
                 self._own_msgs.append(msg)
         for msg in self._own_msgs:
             self.p2p.broadcast(msg)
-
-    def _handshake(self) -> None:
-        """Bring the app to the block store's height by replaying stored blocks (CometBFT's handshake)."""
-        app_height, _ = self.app.info()
-        store_height = self.store.height()
-        if app_height > store_height:
-            raise RuntimeError(f"app is at height {app_height}, ahead of the block store at {store_height}")
-        for h in range(app_height + 1, store_height + 1):
-            block = self.store.block(h)
-            results, app_hash = self.app.finalize_block(block)
-            self.kv.write(self.app.pending_writes(), sync=True)
-            self.app.commit()
-            log.info("handshake replayed block %d", h)
 
     async def stop(self) -> None:
         for t in self._tasks:

@@ -42,11 +42,12 @@ from provchain.chain.app import NoteApp
 from provchain.chain.crypto import PrivateKey
 from provchain.chain.encoding import decode, encode, sha256
 from provchain.chain.mempool import Mempool
-from provchain.chain.store import MemoryKV
+from provchain.chain.store import BlockStore, MemoryKV
 from provchain.chain.tx import SignedTx
 from provchain.chain.types import (NIL, PRECOMMIT, PREVOTE, Block, ConsensusParams, Genesis, InvalidError, Proposal,
                                    Validator, ValidatorSet, Vote)
 from provchain.consensus.driver import Driver
+from provchain.consensus.node import handshake
 from provchain.consensus.privval import PrivValidator, STEP, STEP_PROPOSAL
 from provchain.consensus.wal import WAL
 
@@ -434,6 +435,7 @@ class SimNode:
         privval = (RecordingPrivValidator(self, self.key, PurePosixPath(f"/{self.name}/priv_validator_state"),
                                           CHAIN_ID, files=self.disk) if self.validator else None)
         wal = WAL(PurePosixPath(f"/{self.name}/cs.wal"), files=self.disk)
+        handshake(BlockStore(self.kv), app, self.kv)  # as the node does before it makes its driver
         self.driver = Driver(self.world.genesis, self.kv, app, mempool, privval, wal, SimLink(self),
                              clock=SimClock(self))
         self.driver.block_listeners.append(self._committed)
