@@ -78,6 +78,7 @@ role_init() {
   for d in "$tmp"/node*; do
     [ "$(basename "$d")" = node0 ] || { rm -rf "$DEVNET/$(basename "$d")"; mv "$d" "$DEVNET/"; }
   done
+  if [ -d "$tmp/ca" ]; then rm -rf "$DEVNET/ca"; mv "$tmp/ca" "$DEVNET/"; fi  # the devnet's C2PA test CA
   echo "$want" > "$DEVNET/devnet.env"
   rm -rf "$DEVNET/node0"; mv "$tmp/node0" "$DEVNET/"
   rmdir "$tmp"
