@@ -98,6 +98,7 @@ role_node() {
 
 role_fullnode() {  # a non-validator joining by seed: genesis from node0's RPC, node0 as seed
   home="${PROVCHAIN_FULLNODE_HOME:-/fullnode}"
+  echo "http://127.0.0.1:26657/health" > "$HEALTH_URL_FILE"  # unhealthy until the node serves
   wait_for_file "$DEVNET/node0/config/node_key.pem" 120
   wait_for_url "$NODE_URL/health" 180
   if [ ! -s "$home/config/genesis.json" ]; then
@@ -106,7 +107,6 @@ role_fullnode() {  # a non-validator joining by seed: genesis from node0's RPC, 
       --p2p-laddr 0.0.0.0:26656 --rpc-laddr 0.0.0.0:26657 --prometheus-laddr 0.0.0.0:26660 \
       --external-address "${PROVCHAIN_FULLNODE_ADDRESS:-fullnode:26656}"
   fi
-  echo "http://127.0.0.1:26657/health" > "$HEALTH_URL_FILE"
   exec provchain node --home "$home" --log-level "${PROVCHAIN_LOG_LEVEL:-info}"
 }
 
