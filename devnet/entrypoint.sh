@@ -96,15 +96,17 @@ role_node() {
   exec provchain node --home "$home" --log-level "${PROVCHAIN_LOG_LEVEL:-info}"
 }
 
-role_fullnode() {  # a non-validator joining by seed: genesis from node0's RPC, node0 as seed
+role_fullnode() {  # a non-validator joining by seed: genesis from PROVCHAIN_NODE, node0 as seed
   home="${PROVCHAIN_FULLNODE_HOME:-/fullnode}"
-  echo "http://127.0.0.1:26657/health" > "$HEALTH_URL_FILE"  # unhealthy until the node serves
+  rpc="${PROVCHAIN_FULLNODE_RPC:-0.0.0.0:26657}"
+  echo "http://127.0.0.1:${rpc##*:}/health" > "$HEALTH_URL_FILE"  # unhealthy until the node serves
   wait_for_file "$DEVNET/node0/config/node_key.pem" 120
   wait_for_url "$NODE_URL/health" 180
   if [ ! -s "$home/config/genesis.json" ]; then
-    seed="$(provchain show-node-id --home "$DEVNET/node0")@node0:26656"
+    seed="$(provchain show-node-id --home "$DEVNET/node0")@${PROVCHAIN_SEED_ADDRESS:-node0:26656}"
     provchain init --home "$home" --genesis "$NODE_URL" --seeds "$seed" --moniker fullnode \
-      --p2p-laddr 0.0.0.0:26656 --rpc-laddr 0.0.0.0:26657 --prometheus-laddr 0.0.0.0:26660 \
+      --p2p-laddr "${PROVCHAIN_FULLNODE_P2P:-0.0.0.0:26656}" --rpc-laddr "$rpc" \
+      --prometheus-laddr "${PROVCHAIN_FULLNODE_METRICS:-0.0.0.0:26660}" \
       --external-address "${PROVCHAIN_FULLNODE_ADDRESS:-fullnode:26656}"
   fi
   exec provchain node --home "$home" --log-level "${PROVCHAIN_LOG_LEVEL:-info}"

@@ -351,7 +351,7 @@ gen_done() {  # the generator container has exited
 }
 
 step "compose up"
-busy="$(ss -Hltn 2>/dev/null | awk '{print $4}' | grep -E ':(2665[67]|2666[67]|2667[67]|2668[67]|26697|'"$EXPLORER_PORT"')$' | sort -u)"
+busy="$(ss -Hltn 2>/dev/null | awk '{print $4}' | grep -E ':(2665[67]|2666[67]|2667[67]|2668[67]|2669[67]|26700|'"$EXPLORER_PORT"')$' | sort -u)"
 [ -z "$busy" ] || { ss -Hltnp | grep -E ':(266[5-8][67]|'"$EXPLORER_PORT"')\b'; fail "ports the devnet needs are taken: $(echo $busy)"; }
 with_heartbeat "$WORK/up.log" timeout 600 "${COMPOSE[@]}" up -d || { cat "$WORK/up.log"; fail "compose up failed"; }
 
