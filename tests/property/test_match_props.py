@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from provchain.provenance.fingerprint import ALG, Fingerprint
@@ -49,6 +49,7 @@ def test_excerpt_matches_at_its_offset(seed, n, start, length, noise):
 @SET
 @given(seed=st.integers(0, 2**32 - 1), na=st.integers(10, 30), nb=st.integers(15, 30),
        noise=st.integers(0, 20))
+@example(seed=18, na=17, nb=28, noise=5)  # the window across the cut tilts b's line to 0.96x
 def test_concatenation_of_two_records_is_altered_with_both(seed, na, nb, noise):
     # a record is named when it explains MIN_WINDOWS whole 5-sample windows; the tail part b starts
     # anywhere on the window grid, so it needs 15 samples to always cover two whole windows (with 10,
@@ -62,9 +63,13 @@ def test_concatenation_of_two_records_is_altered_with_both(seed, na, nb, noise):
     ma = next(m for m in r.matches if m.record_id == "a")
     mb = next(m for m in r.matches if m.record_id == "b")
     assert ma.segments[0].query_start_ms == 0 and ma.segments[0].record_start_ms == 0
-    # b's part starts within a window of the cut and is aligned to b's timeline
+    # b's part starts within a window of the cut and is aligned to b's timeline: within one sample
+    # period at both ends, because the window that straddles the cut can tilt b's best line by a few
+    # per cent (speed lines are searched from 0.74x to 1.35x)
     sb = mb.segments[0]
-    assert sb.record_start_ms - sb.query_start_ms == (40 - nb - na) * P
+    shift = (40 - nb - na) * P
+    assert abs(sb.record_start_ms - (sb.query_start_ms + shift)) <= P
+    assert abs(sb.record_end_ms - (sb.query_end_ms + shift)) <= P
     assert abs(sb.query_start_ms - na * P) <= 5 * P  # segments have window (1 s) resolution
     assert 0.0 <= ma.similarity <= 1.0 and 0.0 <= mb.similarity <= 1.0
 
