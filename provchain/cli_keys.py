@@ -39,7 +39,7 @@ def load_or_create_key(path: str | None, create: bool = True):
             raise SystemExit(f"error: no key at {p}; run `provchain keys new`")
         key = PrivateKey.generate()
         key.save(p, passphrase(False))
-        print(f"created creator key {p} (public key {key.pubkey.hex()})", file=sys.stderr)
+        print(f"created creator key {p} (public key {key.pubkey.hex().upper()})", file=sys.stderr)
         return key
     return PrivateKey.load(p, passphrase(False))
 
@@ -61,7 +61,7 @@ def cmd_keys(args) -> int:
     except KeyFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"keystore:   {p}\npublic key: {key.pubkey.hex()}\naddress:    {key.address.hex()}")
+    print(f"keystore:   {p}\npublic key: {key.pubkey.hex().upper()}\naddress:    {key.address.hex().upper()}")
     from .provenance.creator_cert import cert_path_for
     if cert_path_for(p).exists():
         print(f"C2PA cert:  {cert_path_for(p)}")
@@ -101,7 +101,7 @@ def cmd_certificate(args, p: Path) -> int:
         return 2
     out = Path(args.output) if args.output else cert_path_for(p)
     out.write_text(chain)
-    print(f"C2PA signing certificate for {key.pubkey.hex()} written to {out}")
+    print(f"C2PA signing certificate for {key.pubkey.hex().upper()} written to {out}")
     return 0
 
 
