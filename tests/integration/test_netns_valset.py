@@ -38,6 +38,7 @@ def test_validator_added_and_removed_across_hosts_and_verify_follows(tmp_path):
         chain = ChainLab(lab, tmp_path / "lab", validators=4, app="provenance")
         for v in ("v0", "v1", "v2", "v3"):
             chain.start(v)
+        chain.wait_height("v0", 1)  # n4 fetches the genesis from v0's RPC: it must be up
         home = chain.init_full_node("n4", seeds=[chain.address("v0")])
         cfg = home / "config" / "config.toml"  # the operator opts in to signing once the chain adds its key
         cfg.write_text(cfg.read_text().replace("validator = false", "validator = true"))
