@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..chain.durable import write_atomic
+
 
 class OSFiles:
     def mkdir(self, path: Path) -> None:
@@ -36,18 +38,7 @@ class OSFiles:
         return AppendFile(open(path, "ab"))
 
     def write_atomic(self, path: Path, data: bytes) -> None:
-        """Replace the file's content durably: write a temp file, fsync it, rename, fsync the folder."""
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_atomic(path, data)
 
 
 class AppendFile:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..chain.crypto import PrivateKey
+from ..chain.durable import write_atomic
 from ..chain.encoding import EncodingError, decode, encode
 from ..provenance import c2pa_sign
 from ..provenance.client import NodeClient, NodeError
@@ -44,20 +45,6 @@ log = logging.getLogger("provchain.hooks")
 DEFAULT_OUTBOX = "~/.provchain/outbox"
 
 
-def _fsync_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class Outbox:
     """Pending registrations on disk, one file per clip, named by the clip's content hash."""
 
@@ -67,7 +54,7 @@ class Outbox:
 
     def put(self, record: RegisterClip, source: str) -> Path:
         path = self.dir / f"{record.file_sha256.hex()}.rec"
-        _fsync_write(path, encode([record.to_obj(), source]))
+        write_atomic(path, encode([record.to_obj(), source]))
         return path
 
     def pending(self) -> list[Path]:
@@ -163,7 +150,7 @@ class Hook:
             g = self.client.genesis()
             self._chain = c2pa_sign.ChainRef(g.chain_id, g.hash(), self.node)
             known[self.node] = {"chain_id": g.chain_id, "genesis_hash": g.hash().hex()}
-            _fsync_write(cache, json.dumps(known).encode())
+            write_atomic(cache, json.dumps(known).encode())
         except NodeError:
             entry = known.get(self.node)
             if isinstance(entry, dict):
