@@ -1,11 +1,11 @@
 """Block sync bookkeeping: which heights to ask which peers for, and which fetched blocks come next.
 
-A node that is behind asks for the next WINDOW heights at once, spread over the peers that reported
-them (at most PER_PEER outstanding each), instead of one block per round trip. Blocks arrive in any
-order and wait here until their height is next; the driver then checks each block's commit against the
-validator set and the block against its state before feeding it to consensus, exactly like a block
-fetched one at a time. A request unanswered after RETRY_S goes to another peer. Pure: no I/O, the caller
-passes the time.
+A node that is behind asks for the next WINDOW heights at once (as many as its peers have: one when it
+is one block behind), spread over the peers that reported them (at most PER_PEER outstanding each),
+instead of one block per round trip. Blocks arrive in any order and wait here until their height is next;
+the driver then checks each block's commit against the validator set and the block against its state
+before feeding it to consensus, exactly like a block fetched one at a time. A request unanswered after
+RETRY_S goes to another peer. Pure: no I/O, the caller passes the time.
 """
 
 from __future__ import annotations
@@ -79,9 +79,6 @@ class BlockSync:
     def answered(self, height: int) -> None:
         """The block for `height` came (and was handled directly): no need to ask again."""
         self.asked.pop(height, None)
-
-    def peer_gone(self, peer: str) -> None:
-        self.asked = {h: a for h, a in self.asked.items() if a[0] != peer}
 
     def _forget_below(self, height: int) -> None:
         for h in [h for h in self.fetched if h < height]:

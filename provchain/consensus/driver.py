@@ -70,7 +70,6 @@ class Driver:
         self.evidence_pool: dict[bytes, DuplicateVoteEvidence] = {}
         self._offenders: set[tuple[bytes, int]] = set()  # (validator, height) with pooled evidence
         self.peer_heights: dict[str, int] = {}
-        self._asked: dict[int, float] = {}  # height -> when we last asked a peer for it (at the tip)
         self.sync = BlockSync()  # which blocks we asked which peers for, and blocks fetched ahead
         self._served: dict[tuple[str, int], float] = {}
         self._own_msgs: list = []  # our signed proposal/votes at the current height, re-sent on timeouts
@@ -248,7 +247,7 @@ class Driver:
         elif isinstance(eff, m.Evidence):
             self._add_evidence(eff.evidence, gossip=True)
         elif isinstance(eff, m.RequestCatchUp):
-            self._ask_for_block(self.machine.height)
+            self._sync_pump()
         else:
             log.warning("unknown effect %r", eff)
 
@@ -257,8 +256,7 @@ class Driver:
         self.feed(ev)
         # a round that timed out may have lost messages: re-gossip and ask a peer that is ahead
         self._regossip()
-        if self.machine and any(h >= self.machine.height for h in self.peer_heights.values()):
-            self._ask_for_block(self.machine.height)
+        self._sync_pump()
 
     def _regossip(self) -> None:
         """Re-send our messages of this height, the proposal of the current round and the prevotes of the
@@ -570,7 +568,7 @@ class Driver:
         if vote.signature in self._seen or vote.signature in self._rejected:
             return
         if vote.height > height + 1:
-            self._ask_for_block(height)
+            self._sync_pump()
         # a vote further ahead than our next height is checked against the newest set we know: it only
         # tells the machine that we are behind
         vote.verify(self.chain_id, self.valset_at(vote.height) or self.valset_at(height + 1))
@@ -587,30 +585,15 @@ class Driver:
     def _on_status(self, peer: str, height: int) -> None:
         self.peer_heights[peer] = height
         if self.machine and height >= self.machine.height:
-            self._ask_for_block(self.machine.height, peer)
-
-    def _ask_for_block(self, height: int, peer: str | None = None) -> None:
-        """Ask a peer for the block of `height` (at most every 0.5 s); further behind, pipeline (_sync_pump)."""
-        if any(h > height for h in self.peer_heights.values()):
             self._sync_pump()
-            return
-        now = self.clock.monotonic()
-        if now - self._asked.get(height, 0) < 0.5:
-            return
-        candidates = [p for p, h in self.peer_heights.items() if h >= height]
-        if peer is None:
-            if not candidates:
-                return
-            peer = candidates[int(now * 1000) % len(candidates)]
-        self._asked = {h: t for h, t in self._asked.items() if h >= height}
-        self._asked[height] = now
-        self.p2p.send(peer, ["get_block", height])
 
     def _sync_pump(self) -> None:
-        """Ask peers that are more than one block ahead for the blocks from our height on, several at once
-        and spread over them (blocksync.py)."""
-        if self.machine is None or not any(h > self.machine.height for h in self.peer_heights.values()):
-            return
+        """Ask the peers that are ahead for the blocks from our height on: one block when we are one behind
+        (a peer decided first), the next 64 when far behind, spread over the peers, each request retried
+        elsewhere when unanswered (blocksync.py). Called on every status from a peer that is ahead, on
+        timeouts and at each new height, so retries need no timer of their own."""
+        if self.machine is None or self.store.height() >= self.machine.height:
+            return  # our height is decided: the next one starts after timeout_commit
         linked = getattr(self.p2p, "peers", None)  # only peers we are linked to can answer
         heights = {p: h for p, h in self.peer_heights.items() if linked is None or p in linked}
         for peer, height in self.sync.requests(self.machine.height, heights, self.clock.monotonic()):

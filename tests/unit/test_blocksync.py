@@ -35,6 +35,20 @@ def test_unanswered_requests_go_to_another_peer_after_the_retry_time():
     assert h2 == h == 1 and p2 != p1
 
 
+def test_one_block_behind_is_one_request_retried_elsewhere_until_answered():
+    """The common case (a peer decided our height first) takes the same path: one request, no duplicate
+    while it is outstanding, another peer after the retry time, nothing once the block came."""
+    bs = BlockSync(retry_s=1.0)
+    peers = {"a": 7, "b": 7, "c": 6}  # c has not decided 7 either
+    ((p1, h1),) = bs.requests(7, peers, 0.0)
+    assert h1 == 7 and p1 in ("a", "b")
+    assert bs.requests(7, peers, 0.5) == []
+    ((p2, h2),) = bs.requests(7, peers, 1.0)
+    assert h2 == 7 and p2 in ("a", "b") and p2 != p1
+    bs.answered(7)
+    assert bs.requests(8, {**peers, "a": 8}, 1.1) == [("a", 8)]
+
+
 def test_fetched_blocks_wait_for_their_height_and_only_asked_ones_are_kept():
     bs = BlockSync(window=10)
     asked = dict((h, p) for p, h in bs.requests(1, {"a": 20}, 0.0))
