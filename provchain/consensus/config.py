@@ -55,7 +55,8 @@ SETTINGS: tuple[Setting, ...] = (
             "ends authenticated by their node key (config/node_key.pem; `provchain show-node-id`)."),
     Setting("p2p", "external_address", "",
             "HOST:PORT other nodes reach this one at, announced to peers (needed behind NAT or when laddr\n"
-            "is 0.0.0.0). Empty: laddr, or for 0.0.0.0 the address peers see our links come from."),
+            "is 0.0.0.0; IPv6 in brackets). Empty: laddr; where that is 0.0.0.0 or loopback, peers on other\n"
+            "machines use the address they reached this node at."),
     Setting("p2p", "persistent_peers", [],
             "Peers (ID@HOST:PORT) this node always dials and re-dials when a link drops, whatever the\n"
             "peer limits. A link whose key is not ID is refused."),
@@ -158,7 +159,13 @@ def _check(s: Setting, value) -> object:
             parse_peer_list(value)
         except PeerAddressError as exc:
             raise ConfigError(f"{s.key}: {exc}") from None
-    if s.name.endswith("laddr") or s.name.endswith("listen_addr") or (s.name == "external_address" and value):
+    if s.name == "external_address" and value:  # announced to peers: it must parse where they read it
+        from .nodekey import PeerAddressError, split_hostport
+        try:
+            split_hostport(value)
+        except PeerAddressError:
+            raise ConfigError(f"{s.key} must be HOST:PORT, got {value!r}") from None
+    elif s.name.endswith("laddr") or s.name.endswith("listen_addr"):
         host, _, port = value.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ConfigError(f"{s.key} must be HOST:PORT, got {value!r}")

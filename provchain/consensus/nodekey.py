@@ -40,6 +40,20 @@ class PeerAddressError(ValueError):
     """A peer address that is not ID@host:port."""
 
 
+def split_hostport(text: str) -> tuple[str, int]:
+    """(host, port) of `HOST:PORT`: a name or IPv4 address, or an IPv6 address in brackets (returned
+    without them); the port 1..65535."""
+    m = re.fullmatch(r"(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):([0-9]{1,5})", text)
+    if not m or not 0 < int(m.group(2)) < 65536:
+        raise PeerAddressError(f"{text!r} is not HOST:PORT")
+    return m.group(1).strip("[]"), int(m.group(2))
+
+
+def join_hostport(host: str, port: int) -> str:
+    """`HOST:PORT`, an IPv6 host in brackets (what split_hostport reads and a URL needs)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def node_id(pubkey: bytes) -> str:
     """The id of the node with this public key: hex of the first 20 bytes of its SHA-256 (CometBFT's)."""
     return crypto.address_of(pubkey).hex()
@@ -61,18 +75,22 @@ class PeerAddress:
 
     @property
     def hostport(self) -> str:
-        return f"{self.host}:{self.port}"
+        return join_hostport(self.host, self.port)
 
     def __str__(self) -> str:
         return f"{self.id}@{self.hostport}"
 
     @classmethod
     def parse(cls, text: str) -> "PeerAddress":
-        m = re.fullmatch(r"([0-9a-fA-F]{40})@(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})", text.strip())
-        if not m or not 0 < int(m.group(3)) < 65536:
+        m = re.fullmatch(r"([0-9a-fA-F]{40})@(.+)", text.strip())
+        try:
+            host, port = split_hostport(m.group(2)) if m else (None, 0)
+        except PeerAddressError:
+            host = None
+        if host is None:
             raise PeerAddressError(f"peer address {text!r} is not ID@host:port (ID: the 40 hex digits `provchain "
                                    f"show-node-id --home DIR` prints)")
-        return cls(m.group(1).lower(), m.group(2).strip("[]"), int(m.group(3)))
+        return cls(m.group(1).lower(), host, port)
 
 
 def parse_peer_list(text: str | list[str]) -> list[PeerAddress]:

@@ -20,6 +20,7 @@ outbound slots. An address is only a hint: it is dialled under its id, so a wron
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import random
 import time
@@ -30,7 +31,8 @@ import aiohttp
 from aiohttp import web
 
 from ..chain.encoding import EncodingError, decode, encode
-from .nodekey import PeerAddress, PeerAddressError, node_id, remote_id, tls_contexts
+from .nodekey import (PeerAddress, PeerAddressError, join_hostport, node_id, remote_id, split_hostport,
+                      tls_contexts)
 
 log = logging.getLogger("provchain.p2p")
 
@@ -61,6 +63,58 @@ class Limits:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
+def _ip(host: str):
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped  # ::ffff:127.0.0.1 is loopback too
+    return ip
+
+
+def _nowhere(host: str) -> bool:
+    """A wildcard host: the node listens on every address, which names none of them."""
+    ip = _ip(host)
+    return ip is not None and ip.is_unspecified
+
+
+def _loopback(host: str) -> bool:
+    ip = _ip(host)
+    return host.lower() == "localhost" or (ip is not None and ip.is_loopback)
+
+
+def announce_address(announced: str, reached_host: str | None, reached_port: int | None = None) -> str | None:
+    """The HOST:PORT to dial a peer at, and to pass on in peer exchange, from the address it announces in
+    its hello and the one we reached it at: `reached_port` when we dialled it, None for an inbound link
+    (its remote port is the dialler's own, not the one it listens on). One rule for both directions:
+
+    - an announced address others can dial is kept (p2p.external_address: behind NAT or a port mapping
+      the node knows best);
+    - a wildcard host (0.0.0.0, ::) names no address, and a loopback one (127.0.0.0/8, ::1, localhost)
+      names the dialler itself unless the peer is on the same machine: the host we reached it at takes
+      its place, with the port we dialled, else the announced port. Loopback reached over loopback (a
+      devnet, maybe on 127.0.0.N) is kept;
+    - an announcement that is not HOST:PORT gives the address we dialled, or None inbound (no port).
+
+    None also when the reached host cannot stand in (a wildcard or not an address). The result always
+    parses (nodekey.split_hostport), so peer exchange never passes on an address others reject."""
+    try:
+        host, port = split_hostport(announced)
+    except PeerAddressError:
+        host, port = None, reached_port
+    if host is not None and not _nowhere(host) and not (_loopback(host) and not _loopback(reached_host or "")):
+        return join_hostport(host, port)
+    if not reached_host or _nowhere(reached_host) or port is None:
+        return None
+    out = join_hostport(reached_host, reached_port or port)
+    try:
+        split_hostport(out)
+    except PeerAddressError:
+        return None  # e.g. an IPv6 remote with a zone (fe80::1%eth0)
+    return out
+
+
 class TokenBucket:
     """`rate` per second with a burst of one second's worth; `take` says how long to wait before going on."""
 
@@ -81,7 +135,7 @@ class Peer:
 
     def __init__(self, pid: str, addr: str, outbound: bool, ws, limits: Limits):
         self.id = pid
-        self.addr = addr  # host:port it listens on, as dialled or announced
+        self.addr = addr  # host:port to dial it at (announce_address), "" when unknown
         self.outbound = outbound
         self.ws = ws
         self.moniker = ""
@@ -276,11 +330,7 @@ class P2P:
             ok = True
             self._dialing.discard(pa.id)
             self._backoff(pa.id, True)
-            # what we tell others to dial: its announced address (p2p.external_address) unless that is a
-            # wildcard or loopback one, else the address we reached it at
-            announced = hello[3]
-            usable = announced and not announced.startswith(("0.0.0.0:", "[::]:", "127.", "localhost:"))
-            addr = announced if usable else pa.hostport
+            addr = announce_address(hello[3], pa.host, pa.port) or ""
             await self._run_link(Peer(rid, addr, True, ws, self.limits), hello)
         except asyncio.CancelledError:
             raise
@@ -312,9 +362,7 @@ class P2P:
             if hello is None:
                 return ws
             await ws.send_bytes(self._hello())
-            addr = hello[3]
-            if addr.startswith("0.0.0.0:") or addr.startswith("[::]:"):
-                addr = f"{request.remote}:{addr.rsplit(':', 1)[1]}"  # it listens on every address: use the one it came from
+            addr = announce_address(hello[3], request.remote) or ""  # "": not dialled back, not passed on
             self._pending_inbound -= 1
             counted = False
             await self._run_link(Peer(rid, addr, False, ws, self.limits), hello)

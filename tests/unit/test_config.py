@@ -46,6 +46,8 @@ def test_round_trip_with_overrides():
     ("[p2p]\npersistent_peers = [\"10.0.0.1:26656\"]\n", "is not ID@host:port"),
     ("[p2p]\nseeds = [\"nothex@10.0.0.1:26656\"]\n", "p2p.seeds: peer address"),
     ("[p2p]\nexternal_address = \"example.org\"\n", "p2p.external_address must be HOST:PORT"),
+    ("[p2p]\nexternal_address = \"my host:26656\"\n", "p2p.external_address must be HOST:PORT"),
+    ("[p2p]\nexternal_address = \"::1:26656\"\n", "p2p.external_address must be HOST:PORT"),  # IPv6: [::1]
     ("[rpc\n", "is not valid TOML"),
     ("laddr = \"a:1\"\n", "unknown setting 'laddr'"),  # a key outside its section
 ])

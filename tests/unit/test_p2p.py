@@ -9,24 +9,27 @@ import ssl
 
 import aiohttp
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from provchain.chain import crypto
 from provchain.chain.encoding import encode
-from provchain.consensus.nodekey import PeerAddress, PeerAddressError, node_id, tls_contexts
-from provchain.consensus.p2p import P2P, Limits, Peer, TokenBucket
+from provchain.consensus.nodekey import (PeerAddress, PeerAddressError, join_hostport, node_id, split_hostport,
+                                         tls_contexts)
+from provchain.consensus.p2p import P2P, Limits, Peer, TokenBucket, announce_address
 from provchain.devnet.cluster import free_base_port
 
 CHAIN = "test-chain"
 
 
 class Node:
-    def __init__(self, port: int, peers=(), seeds=(), limits=None, chain=CHAIN, key=None):
+    def __init__(self, port: int, peers=(), seeds=(), limits=None, chain=CHAIN, key=None, external=""):
         self.key = key or crypto.PrivateKey.generate()
         self.id = node_id(self.key.pubkey)
         self.addr = f"127.0.0.1:{port}"
         self.got: list = []
         self.p2p = P2P(chain, self.key, self.addr, list(peers), on_message=lambda p, m: self.got.append((p, m)),
-                       seeds=list(seeds), limits=limits or Limits())
+                       seeds=list(seeds), limits=limits or Limits(), external_addr=external)
 
     def __str__(self):
         return f"{self.id}@{self.addr}"
@@ -247,6 +250,99 @@ def test_peer_exchange_finds_nodes_through_a_seed():
             assert c.p2p.book[a.id] == a.addr
         finally:
             for n in (s, a, b, c):
+                await n.p2p.stop()
+    run(main())
+
+
+@pytest.mark.parametrize("announced,reached_host,reached_port,expected", [
+    ("203.0.113.7:26656", "10.0.0.2", 26656, "203.0.113.7:26656"),  # external_address: kept
+    ("203.0.113.7:26656", "10.0.0.2", None, "203.0.113.7:26656"),
+    ("node1:26656", "172.18.0.3", None, "node1:26656"),  # a name (docker) is kept
+    ("0.0.0.0:26656", "10.0.0.2", 30000, "10.0.0.2:30000"),  # wildcard, dialled: what we dialled
+    ("0.0.0.0:26656", "10.0.0.2", None, "10.0.0.2:26656"),  # wildcard, inbound: its host, announced port
+    ("[::]:26656", "2001:db8::5", None, "[2001:db8::5]:26656"),
+    ("127.0.0.1:26656", "10.0.0.2", None, "10.0.0.2:26656"),  # loopback from elsewhere names the dialler
+    ("localhost:26656", "10.0.0.2", 26656, "10.0.0.2:26656"),
+    ("127.0.0.1:26656", "127.0.0.1", None, "127.0.0.1:26656"),  # a devnet on one machine
+    ("127.0.0.5:26656", "127.0.0.1", None, "127.0.0.5:26656"),  # its links leave from 127.0.0.1
+    ("[::1]:26656", "::ffff:127.0.0.1", None, "[::1]:26656"),
+    ("", "10.0.0.2", 26656, "10.0.0.2:26656"),  # nothing usable announced: what we dialled
+    ("", "10.0.0.2", None, None),  # ... inbound: no port to dial
+    ("not an address", "10.0.0.2", None, None),
+    ("host:0", "10.0.0.2", None, None),
+    ("0.0.0.0:26656", "fe80::1%eth0", None, None),  # a remote that is no dialable host
+    ("0.0.0.0:26656", None, None, None),
+])
+def test_announce_address_rule(announced, reached_host, reached_port, expected):
+    assert announce_address(announced, reached_host, reached_port) == expected
+
+
+HOSTS = st.one_of(st.ip_addresses().map(str), st.sampled_from(["localhost", "node0", "seed.example.org"]),
+                  st.from_regex(r"[a-z][a-z0-9-]{0,20}(\.[a-z]{2,5})?", fullmatch=True))
+PORTS = st.integers(1, 65535)
+ANNOUNCED = st.one_of(st.builds(join_hostport, HOSTS, PORTS), st.text(max_size=40))
+
+
+def _is(host: str, kind: str) -> bool:
+    import ipaddress
+    if host == "localhost":
+        return kind == "loopback"
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback if kind == "loopback" else ip.is_unspecified
+
+
+@given(ANNOUNCED, HOSTS, st.none() | PORTS)
+def test_announce_address_gives_a_dialable_address_or_none(announced, reached_host, reached_port):
+    """Whatever a peer announces: the result parses (peer exchange never passes on junk), names no wildcard,
+    names loopback only for a peer reached over loopback, is kept when it was dialable, and is stable."""
+    out = announce_address(announced, reached_host, reached_port)
+    if out is None:
+        assert reached_port is None or _is(reached_host, "unspecified")
+        return
+    host, port = split_hostport(out)
+    assert not _is(host, "unspecified")
+    assert not _is(host, "loopback") or _is(reached_host, "loopback")
+    try:
+        a_host, a_port = split_hostport(announced)
+    except PeerAddressError:
+        a_host = None
+    if a_host is not None and not _is(a_host, "unspecified") and (
+            not _is(a_host, "loopback") or _is(reached_host, "loopback")):
+        assert (host, port) == (a_host, a_port)
+    else:
+        assert host == reached_host and port == (reached_port or a_port)
+    assert announce_address(out, reached_host, reached_port) == out
+
+
+def test_inbound_peers_are_known_by_a_dialable_address_and_junk_is_not_passed_on():
+    """b listens everywhere (announces 0.0.0.0), c announces junk; both dial a. a knows b at the address its
+    link came from with b's port, c at none: a new node d that asks a for peers learns b, not c, and has no
+    reason to count a's answer as malformed."""
+    async def main():
+        pa, pb, pc, pd = ports(4)
+        a = Node(pa)
+        b = Node(pb, peers=[str(a)], external=f"0.0.0.0:{pb}")
+        c = Node(pc, peers=[str(a)], external="not an address")
+        d = Node(pd, seeds=[str(a)])
+        for n in (a, b, c):
+            await n.p2p.start()
+        try:
+            assert await until(lambda: {b.id, c.id} <= set(a.p2p.peers))
+            assert a.p2p.peers[b.id].addr == f"127.0.0.1:{pb}" and a.p2p.book[b.id] == f"127.0.0.1:{pb}"
+            assert a.p2p.peers[c.id].addr == "" and c.id not in a.p2p.book
+            assert b.p2p.peers[a.id].addr == a.addr  # outbound: a announces its own dialable address
+            await d.p2p.start()
+            assert await until(lambda: b.id in d.p2p.book and a.id in d.p2p.peers, 15), d.p2p.book
+            await asyncio.sleep(0.3)
+            assert d.p2p.book[b.id] == f"127.0.0.1:{pb}" and c.id not in d.p2p.book
+            assert d.p2p.peers[a.id].bad == 0
+        finally:
+            for n in (a, b, c, d):
                 await n.p2p.stop()
     run(main())
 
