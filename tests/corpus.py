@@ -425,15 +425,20 @@ def content_rect(frames_shape, cw: int, ch: int, scale: float = 1.0, pos=(0.5, 0
 
 
 def screen_recording(frames, fps_in: float, fps_out: float, rng: np.random.Generator, *,
-                     moving_desktop: bool = False, width: int = 960, height: int = 540) -> list[np.ndarray]:
+                     moving_desktop: bool = False, width: int = 960, height: int = 540,
+                     chrome_like_clip: bool = False) -> list[np.ndarray]:
     """The clip playing at ~60-80% of the screen width inside a window (title bar, border) on a
-    textured desktop (static, or slowly drifting), recorded at another frame rate."""
+    textured desktop (static, or slowly drifting), recorded at another frame rate.
+    chrome_like_clip: the window chrome has the colour of the clip's top rows (no edge between
+    the title bar and the picture)."""
     frames = _retime(frames, fps_in, fps_out)
     h, w = frames[0].shape[:2]
     scale = rng.uniform(0.6, 0.8)
     nw = int(width * scale) & ~1
     nh = int(round(nw * h / w)) & ~1
-    nh = min(nh, height - 60) & ~1
+    if nh > height - 60:  # too tall for the screen: smaller, aspect kept (players never stretch)
+        nh = (height - 60) & ~1
+        nw = int(round(nh * w / h)) & ~1
     x0 = int(rng.integers(10, max(11, width - nw - 10)))
     y0 = int(rng.integers(30, max(31, height - nh - 10)))
     wall_rng = np.random.default_rng(int(rng.integers(1 << 30)))
@@ -443,6 +448,8 @@ def screen_recording(frames, fps_in: float, fps_out: float, rng: np.random.Gener
         iy, ix = int(wall_rng.integers(0, height)), int(wall_rng.integers(0, 60))
         wall[iy:iy + 28, ix:ix + 28] = wall_rng.integers(0, 256, 3)
     chrome = np.array([225, 225, 228], np.uint8)
+    if chrome_like_clip:
+        chrome = frames[0][: max(1, h // 20)].reshape(-1, 3).mean(0).round().astype(np.uint8)
     out = []
     for k, f in enumerate(frames):
         d = int(k * 0.5) % 64 if moving_desktop else 0

@@ -474,6 +474,72 @@ def _snap(rect, ex: np.ndarray, ey: np.ndarray, reach: float = 0.15):
     return x0, y0, x1, y1
 
 
+def _edge_rects(ex: np.ndarray, ey: np.ndarray, keep: int = 3, lines: int = 16):
+    """The largest rectangles whose four sides each run along a persistent straight edge over
+    >= 60% of their length (a side on the frame's border counts as one; at most two may): a
+    window of a screen recording, a picture on a canvas, wherever the detectors of motion and
+    sharpness cannot tell the picture from its surroundings (a static terminal, a white wall in
+    light window chrome).  Candidate sides are the `lines` strongest row / column boundaries."""
+    H, W = ey.shape[0] + 1, ex.shape[1] + 1
+    col, row = ex.mean(0), ey.mean(1)  # how much of each column / row boundary is an edge
+    xs = np.argsort(-col, kind="stable")[:lines]
+    ys = np.argsort(-row, kind="stable")[:lines]
+    xs = np.concatenate([[0], np.sort(xs[col[xs] >= 0.12]) + 1, [W]])  # boundary b: between b-1 and b
+    ys = np.concatenate([[0], np.sort(ys[row[ys] >= 0.12]) + 1, [H]])
+    # coverage of a vertical side at boundary x over rows [y0, y1): prefix sums along rows
+    vx = np.concatenate([np.zeros((1, W - 1)), np.cumsum(ex, 0)], 0)  # (H + 1, W - 1)
+    hy = np.concatenate([np.zeros((H - 1, 1)), np.cumsum(ey, 1)], 1)  # (H - 1, W + 1)
+
+    def vside(x, y0, y1):  # (len(x),) x (len(y0)) broadcast by the caller
+        inner = (x > 0) & (x < W)
+        xc = np.clip(x - 1, 0, W - 2)
+        cov = (vx[y1, xc] - vx[y0, xc]) / np.maximum(y1 - y0, 1)
+        return np.where(inner, cov, 1.0), ~inner
+
+    def hside(y, x0, x1):
+        inner = (y > 0) & (y < H)
+        yc = np.clip(y - 1, 0, H - 2)
+        cov = (hy[yc, x1] - hy[yc, x0]) / np.maximum(x1 - x0, 1)
+        return np.where(inner, cov, 1.0), ~inner
+
+    X0, X1, Y0, Y1 = np.meshgrid(xs, xs, ys, ys, indexing="ij")
+    ok = (X1 - X0 >= 0.2 * W) & (Y1 - Y0 >= 0.2 * H)
+    X0, X1, Y0, Y1 = X0[ok], X1[ok], Y0[ok], Y1[ok]
+    l, lb = vside(X0, Y0, Y1)
+    r, rb = vside(X1, Y0, Y1)
+    t, tb = hside(Y0, X0, X1)
+    b, bb = hside(Y1, X0, X1)
+    borders = lb.astype(int) + rb + tb + bb
+    good = (np.minimum(np.minimum(l, r), np.minimum(t, b)) >= 0.6) & (borders <= 2)
+    area = (X1 - X0) * (Y1 - Y0)
+    good &= area <= 0.93 * W * H
+    out = []
+    for k in np.lexsort((-area, borders)):  # four real edges first, then the largest
+        if not good[k] or len(out) >= keep:
+            break
+        r_ = (int(X0[k]), int(Y0[k]), int(X1[k]), int(Y1[k]))
+        if all(max(abs(a - c) for a, c in zip(r_, o)) > 0.03 * max(W, H) for o in out):
+            out.append(r_)
+    return out
+
+
+def _below_title_bar(rect, ey: np.ndarray, std: np.ndarray):
+    """`rect` (a window found by its outer edges) without its title bar: the top moved down to
+    where, within 15% of its height, the picture starts moving (chrome is static, camera footage
+    never is), else to the innermost row boundary there that is a persistent edge along >= 60%
+    of the width (a static picture).  None when there is neither."""
+    x0, y0, x1, y1 = rect
+    rows = std[:, x0:x1].mean(1)
+    edge = None
+    for y in range(y0 + 2, y0 + max(3, int(0.15 * (y1 - y0))) + 1):
+        still, moving = np.median(rows[y0 + 1:y]), rows[y:y + 2].mean()  # row y0 touches the outside
+        if still < 1.5 and moving >= max(2.0, 3 * still):
+            return x0, y, x1, y1
+        if ey[y - 1, x0:x1].mean() >= 0.6:
+            edge = y
+    return (x0, edge, x1, y1) if edge is not None else None
+
+
 ASPECTS = (16 / 9, 4 / 3)  # common picture shapes a clip is re-framed from
 
 
@@ -503,7 +569,7 @@ def _aspect_rects(ex: np.ndarray, ey: np.ndarray, frame_aspect: float):
     return out
 
 
-def content_rects(imgs: np.ndarray, max_rects: int = 5) -> list[tuple[float, float, float, float]]:
+def content_rects(imgs: np.ndarray, max_rects: int = 7) -> list[tuple[float, float, float, float]]:
     """Where the picture may sit inside the frame, as (x, y, w, h) fractions: rectangles bounded
     by plain static bars, by the part that moves (static desktop / window chrome around it), by
     the part that is sharp (a blurred copy of the clip around it), each side snapped to a straight
@@ -516,13 +582,15 @@ def content_rects(imgs: np.ndarray, max_rects: int = 5) -> list[tuple[float, flo
     gy = np.abs(np.diff(sel, axis=1, append=sel[:, -1:, :]))
     sharp = (gx + gy).mean(0)
     ex, ey = _persistent_edges(sel)
-    cands = [_bars_rect(mean, std), _snap((0, 0, w, h), ex, ey)]
+    # strongest cues first: plain bars, rectangles framed by edges, then what moves or is sharp
+    framed = _edge_rects(ex, ey)
+    cands = [_bars_rect(mean, std)] + [r for e in framed for r in (e, _below_title_bar(e, ey, std))]
+    masks = [sharp > max(3.0, 0.25 * np.percentile(sharp, 95))]
     if len(sel) >= 3:
-        r = _mask_rect(std > max(2.5, 0.15 * np.percentile(std, 95)))
-        cands += [r, _snap(r, ex, ey) if r else None]
-    r = _mask_rect(sharp > max(3.0, 0.25 * np.percentile(sharp, 95)))
-    cands += [r, _snap(r, ex, ey) if r else None]
-    cands += _aspect_rects(ex, ey, w / h)
+        # camera footage is never exactly static; window chrome and desktops are
+        masks = [std > 0.8, std > max(2.5, 0.15 * np.percentile(std, 95))] + masks
+    raw = [_mask_rect(m) for m in masks]
+    cands += [_snap(r, ex, ey) for r in raw if r] + _aspect_rects(ex, ey, w / h) + [_snap((0, 0, w, h), ex, ey)] + raw
     out: list[tuple[float, float, float, float]] = []
     for r in cands:
         if r is None:

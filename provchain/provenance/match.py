@@ -68,6 +68,7 @@ REGION_CELLS = 3
 REGION_RUN_MS = 800  # a region replaced for 1 s differs in every sample of >= 0.8 s
 REGION_NEAR_MS = 300
 REGION_MIN_AREA = 0.02  # of the query frame: smaller differences (a corner logo) are not reported
+REGION_MAX_AREA = 0.5  # a larger difference in a window the alignment cannot explain is the whole picture
 MIN_EVIDENCE_SAMPLES = 5  # 1 s of video: fewer samples are too little to call a clip a copy
 _FAR = 128.0  # distance used for a sample that the alignment cannot explain
 
@@ -540,12 +541,22 @@ def match(query: Fingerprint, candidates: Mapping[str, Fingerprint]) -> MatchRes
                     unexplained[-1] = AlteredSegment(unexplained[-1].query_start_ms, e)
                 else:
                     unexplained.append(AlteredSegment(s, e))
-        # replaced regions inside the windows the record's best line explains
+        # replaced regions inside the windows the record's best line explains, and in the
+        # unexplained windows between them: a face-sized swap over fast motion can fail a
+        # window's global hash, and is then shown by its region, not as a whole-picture edit
         line, _, v = hyp[best_of[rid]]
         _, st_main, _ = recs[rid].aligned(q, line)
-        samples = np.array([i for w, a in enumerate(asg) if a is not None and a[0] == best_of[rid]
-                            for i in range(*q.windows[w]) if st_main[v, i] != 3], np.int64)
-        regs = region_edits(q, recs[rid], v, line, samples)
+        on_main = [w for w, a in enumerate(asg) if a is not None and a[0] == best_of[rid]]
+        gaps = [w for w in range(on_main[0], on_main[-1]) if asg[w] is None and not neutral[w]] if on_main else []
+        samples = np.array([i for w in sorted(on_main + gaps) for i in range(*q.windows[w])
+                            if st_main[v, i] != 3], np.int64)
+        regs = []
+        for r in region_edits(q, recs[rid], v, line, samples):
+            hides = [u for u in unexplained if u.query_start_ms < r.query_end_ms and r.query_start_ms < u.query_end_ms]
+            if hides and r.region[2] * r.region[3] > REGION_MAX_AREA:
+                continue  # most of the picture differs there: a whole-picture edit, not a region
+            unexplained = [u for u in unexplained if u not in hides]
+            regs.append(r)
         altered = sorted(unexplained + regs, key=lambda s: (s.query_start_ms, s.query_end_ms))
         faithful |= len(segs) == 1 and not altered
         matches.append(RecordMatch(rid, round(min(1.0, sim / decidable), 4), tuple(segments), tuple(altered)))

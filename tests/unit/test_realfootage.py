@@ -91,6 +91,7 @@ def test_subtitles_match_or_show_their_band(world, clip):
     ("box", "cup", (0.30, 0.25, 0.22, 0.22), 1.0),
     ("cockatoo", "bikes", (0.55, 0.15, 0.2, 0.25), 1.5),
     ("cup", "cockatoo", (0.10, 0.50, 0.25, 0.2), 0.5),
+    ("cockatoo", "box", (0.14, 0.59, 0.18, 0.4), 2.6),  # hand-held: the swap fails its windows' global hash
 ])
 def test_face_sized_swap_is_altered_with_its_region(world, clip, other, rect, start_s):
     d, frames, recs = world
@@ -120,3 +121,31 @@ def test_splice_of_two_real_clips_names_both(world):
                                     fps=fps_a, crf=26)).fingerprint
     r = lookup(recs, fp)
     assert r.verdict == "altered" and {m.record_id for m in r.matches} == {"box", "cockatoo"}, r
+
+
+@pytest.mark.parametrize("clip, moving", [("cup", False), ("cup", True), ("box", True)])
+def test_screen_recording_whose_chrome_has_the_clips_colour(world, clip, moving):
+    """No edge between the title bar and the picture (a white wall under light window chrome):
+    the window is found by its outer edges and the title bar by where the picture starts moving."""
+    fp = query(world, clip, f"screen-like-{moving}", lambda f, fps: (
+        C.screen_recording(f, fps, 25.0, np.random.default_rng(5), width=480, height=270,
+                           moving_desktop=moving, chrome_like_clip=True), 25.0))
+    r = lookup(world[2], fp)
+    assert r.verdict == "match" and [m.record_id for m in r.matches] == [clip], r
+    assert lookup(world[2], fp, exclude=clip).verdict == "unregistered"
+
+
+def test_dark_pillarboxed_clip_on_a_blurred_canvas(world):
+    """A source with black bars of its own, dark, re-framed for phones on a blurred copy of
+    itself: the blurred background is as dark as the picture's bars; the picture is found by its
+    top and bottom edges."""
+    d, frames, recs = world
+    f, fps = frames["cup"]
+    dark = C.on_canvas(C.grade(f, "gamma", 2.2), 428, 240)  # 4:3 picture, black bars to 16:9
+    src = C.write_video(os.path.join(d, "dark-source.mp4"), dark, fps=fps, crf=20)
+    # registered instead of cup (it is a grade of cup: both would be right)
+    recs = {**{k: v for k, v in recs.items() if k != "cup"}, "dark": analyze_file(src).fingerprint.record_form()}
+    out = C.on_canvas(dark, 270, 480, blurred=True, pos=(0.5, 0.68))
+    fp = analyze_file(C.write_video(os.path.join(d, "dark.blur916.mp4"), out, fps=fps, crf=26)).fingerprint
+    r = lookup(recs, fp)
+    assert r.verdict == "match" and [m.record_id for m in r.matches] == ["dark"], r
