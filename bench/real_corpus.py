@@ -67,7 +67,7 @@ def load_source(path: str, seconds: float, max_w: int = 960) -> tuple[list[np.nd
 
 def build(out: str, src_dir: str, seed: int = 11, seconds: float = 8.0, log=print) -> list[RealCase]:
     os.makedirs(out, exist_ok=True)
-    paths = sorted(p for p in glob.glob(os.path.join(src_dir, "*")) if p.lower().endswith((".mp4", ".avi", ".mov", ".mkv", ".webm")))
+    paths = sorted(p for p in glob.glob(os.path.join(src_dir, "*")) if p.lower().endswith((".mp4", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg")))
     clips = {}
     for p in paths:
         name = os.path.splitext(os.path.basename(p))[0]
