@@ -22,13 +22,16 @@ Pure: numpy only, no I/O.  How it decides (constants below, measured in BENCHMAR
 4. Segments.  Consecutive windows explained by the same record on the same line (+- one sample
    period) form a Segment.  A record must explain at least MIN_WINDOWS windows (or the whole query
    when it is shorter) to be reported.
-5. Regions.  Along the alignment, each query sample's 16x16 thumbnail (in the chosen variant's
-   geometry) is compared with the record's thumbnails shown within REGION_NEAR_MS: levels are
-   mapped through a per-clip grade curve, and a cell differs when it is >= REGION_LEVEL levels
-   outside the range those record thumbnails span at that cell (motion between two record
-   samples may show anything in between).  A group of >= REGION_CELLS
-   connected cells differing in every sample over >= REGION_RUN_MS is a replaced region: an
-   AlteredSegment with its time span and its rectangle in the query frame (x, y, w, h fractions).
+5. Regions.  Along the alignment, each record thumbnail (16x16 levels, every 2nd sample) is
+   paired with the query sample showing the same frame (of those within 1.5 query periods of
+   the line, the nearest in hash: no motion between the two, even hand-held), the query's
+   thumbnail taken in the chosen
+   variant's geometry.  Levels are mapped through a per-clip grade curve; a cell differs when it
+   is >= REGION_LEVEL levels off (one more in an estimated rectangle: canvas, window, crop) and
+   that much more than its lower quartile over the clip.  A group of
+   >= REGION_CELLS connected cells differing in two consecutive thumbnails (one, when they are
+   REGION_RUN_MS or more apart) is a replaced region: an AlteredSegment with its time span and
+   its rectangle in the query frame (x, y, w, h fractions).
 6. Verdict.  `match`: one record explains every non-neutral window in one segment, and no
    region differs.  `altered`: some windows are explained and others are not, or by another
    record or line (splice, insertion, re-ordering), or a region differs.  `unregistered`: no
@@ -63,13 +66,13 @@ SLOPES = tuple(sorted({1.0} | {round(1.02**k, 4) for k in range(-15, 16)}))
 OFFSET_BIN_MS = 40
 GRID_SLACK_MS = 20  # a line this close to a record sample is on it
 LINE_TOL_MS = SAMPLE_PERIOD_MS  # two lines this close over a span are the same alignment
-REGION_LEVEL = 3  # of 15 thumbnail levels
+REGION_LEVEL = 2  # of 15 thumbnail levels
 REGION_CELLS = 3
-REGION_RUN_MS = 800  # a region replaced for 1 s differs in every sample of >= 0.8 s
-REGION_NEAR_MS = 300
+REGION_RUN_MS = 800  # thumbnails closer than this: a region must differ in two consecutive ones
 REGION_MIN_AREA = 0.02  # of the query frame: smaller differences (a corner logo) are not reported
 REGION_MAX_AREA = 0.5  # a larger difference in a window the alignment cannot explain is the whole picture
 MIN_EVIDENCE_SAMPLES = 5  # 1 s of video: fewer samples are too little to call a clip a copy
+FULL_RECT = (0.0, 0.0, 1.0, 1.0)
 _FAR = 128.0  # distance used for a sample that the alignment cannot explain
 
 
@@ -170,7 +173,7 @@ class _Query:
 
     def geometry(self, v: int):
         if v == 0:
-            return (0.0, 0.0, 1.0, 1.0), False, 1.0
+            return FULL_RECT, False, 1.0
         var = self.fp.variants[v - 1]
         return var.rect, var.mirror, var.crop
 
@@ -309,6 +312,28 @@ def _grade_curve(q: np.ndarray, r: np.ndarray) -> np.ndarray:
     return np.maximum.accumulate(lut)
 
 
+def _residuals(q: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """|q - r| per cell of each (16, 16) pair; where a fifth of the frame or more differs, against
+    a per-pair fit a * r + b instead.  Each thumbnail is stretched between its own darkest and
+    brightest cells, so a swap or an overlay that brings a new extreme rescales every level of
+    its frame; a face-sized edit alone cannot move a fifth of the cells.  The fit: least
+    squares on the cells within 1.5 levels of the median offset, then of the first fit."""
+    n = len(q)
+    x, y = r.reshape(n, -1), q.reshape(n, -1)
+    plain = np.abs(y - x)
+    res = np.abs(y - x - np.median(y - x, axis=1, keepdims=True))
+    for _ in range(2):
+        w = (res <= 1.5).astype(np.float64)
+        sw = np.maximum(w.sum(1, keepdims=True), 1)
+        mx, my = (w * x).sum(1, keepdims=True) / sw, (w * y).sum(1, keepdims=True) / sw
+        var = (w * (x - mx) ** 2).sum(1, keepdims=True)
+        a = np.where(var > 1e-6, (w * (x - mx) * (y - my)).sum(1, keepdims=True) / np.maximum(var, 1e-6), 1.0)
+        a = a.clip(0.5, 2.0)
+        res = np.abs(y - (a * x + my - a * mx))
+    wide = (plain >= REGION_LEVEL).mean(1) >= 0.2
+    return np.where(wide[:, None], res, plain).reshape(q.shape)
+
+
 def _components(mask: np.ndarray) -> list[np.ndarray]:
     """4-connected components of a 2-D bool mask, as index arrays (rows, cols)."""
     seen = np.zeros_like(mask, bool)
@@ -353,46 +378,41 @@ def region_edits(q: _Query, rec: _Rec, v: int, line: _Line, samples: np.ndarray)
     rfp = rec.fp
     if qth is None or not rfp.thumbs or len(samples) < 2:
         return []
-    rth = rfp.thumb_array().astype(np.float64)
-    rtt = rec.t[:: rfp.thumb_step][: len(rth)]
-    diff = np.zeros((len(q.t), THUMB_SIDE, THUMB_SIDE), bool)
-    near = max(REGION_NEAR_MS, rfp.thumb_step * rec.period / 2 + rec.period / 2)
-    # one grade curve for the clip, from the nearest record thumbnail of every sample
-    pairs_q, pairs_r = [], []
-    cand: dict[int, np.ndarray] = {}
-    for i in samples:
-        x = line.at(float(q.t[i]))
-        js = np.nonzero(np.abs(rtt - x) <= near)[0]
-        if len(js):
-            cand[int(i)] = js
-            j = js[np.argmin(np.abs(rtt[js] - x))]
-            pairs_q.append(qth[i])
-            pairs_r.append(rth[j])
-    if len(cand) < 2:
+    rth = rfp.thumb_array()
+    rtt = rec.t[:: rfp.thumb_step][: len(rth)].astype(np.float64)
+    # pairs: each record thumbnail with the query sample showing the same frame -- of those
+    # within 1.5 query periods of the line (the line is fitted to 40 ms or so), the one whose
+    # hash is nearest the record sample's.  No motion between the two, so a few levels of
+    # difference are an edit, not hand-held shake.
+    x = line.at(q.t[samples].astype(np.float64))
+    near = np.abs(x[None, :] - rtt[:, None]) <= line.slope * q.period * 1.5 + 1  # (thumbs, samples)
+    d = np.where(near, rec.D[v][samples][:, np.arange(len(rtt)) * rfp.thumb_step].T, np.iinfo(np.uint16).max)
+    k = np.argmin(d, axis=1)
+    ok = near[np.arange(len(rtt)), k]
+    qi, rj = samples[k[ok]], np.nonzero(ok)[0]
+    if len(rj) < 2:
         return []
-    lut = _grade_curve(np.stack(pairs_q), np.stack(pairs_r).astype(np.int64))
-    for i, js in cand.items():
-        # distance from the query cell to the range of the record cells around it in time: a
-        # cell that moved between two record samples may show anything in between
-        env = lut[rth[js].astype(np.int64)]
-        res = np.maximum(0.0, np.maximum(env.min(0) - qth[i], qth[i] - env.max(0)))
-        diff[i] = res >= REGION_LEVEL
+    lut = _grade_curve(qth[qi], rth[rj].astype(np.int64))
+    res = _residuals(qth[qi].astype(np.float64), lut[rth[rj].astype(np.int64)])
+    # a cell differs when it is REGION_LEVEL levels off, and that much more than it usually is
+    # in this copy (a 128 px copy blurs high-contrast cells all along; the lower quartile: an
+    # edit may cover most of a short clip).  One level more where the picture's rectangle was
+    # estimated (a canvas, a window, a crop: +-1 pixel moves a high-contrast cell by a level)
+    rect, _, crop = q.geometry(v)
+    level = REGION_LEVEL + (rect != FULL_RECT or crop != 1.0)
+    base = np.percentile(res, 25, axis=0)
+    diff = (res >= level) & (res - base >= level)
+    spacing = float(np.median(np.diff(rtt))) if len(rtt) > 1 else rec.period
+    need = 2 if spacing < REGION_RUN_MS else 1  # a 1 s edit spans two thumbnails 0.4 s apart
+    nxt = np.diff(rj) == 1  # consecutive record thumbnails both paired
     out = []
-    # persistent cells: differing in REGION_RUN consecutive samples
-    order = np.array(sorted(cand))
     i = 0
-    while i < len(order):
-        a = order[i]
-        # a run of samples where some component of persistent cells exists
-        # the samples of the next REGION_RUN_MS (no gap longer than a record sample period)
-        pers = diff[a]
-        k = i
-        while (k + 1 < len(order) and q.t[order[k + 1]] - q.t[a] < REGION_RUN_MS
-               and q.t[order[k + 1]] - q.t[order[k]] <= rec.period + GRID_SLACK_MS):
-            k += 1
-            pers = pers & diff[order[k]]
-        long_enough = q.t[order[k]] - q.t[a] >= REGION_RUN_MS - rec.period - GRID_SLACK_MS
-        comps = [c for c in _components(pers) if len(c) >= REGION_CELLS] if long_enough else []
+    while i + need <= len(rj):
+        if need == 2 and not nxt[i]:
+            i += 1
+            continue
+        pers = diff[i] & diff[i + need - 1]
+        comps = [c for c in _components(pers) if len(c) >= REGION_CELLS]
         if not comps:
             i += 1
             continue
@@ -400,19 +420,20 @@ def region_edits(q: _Query, rec: _Rec, v: int, line: _Line, samples: np.ndarray)
         mask = np.zeros_like(pers)
         mask[cells[:, 0], cells[:, 1]] = True
         keep_on = max(REGION_CELLS - 1, len(cells) // 2)
-        end = k
-        while end + 1 < len(order) and (diff[order[end + 1]] & mask).sum() >= keep_on:
+        end = i + need - 1
+        while end + 1 < len(rj) and nxt[end] and (diff[end + 1] & mask).sum() >= keep_on:
             end += 1
         start = i
-        while start - 1 >= 0 and (diff[order[start - 1]] & mask).sum() >= keep_on:
+        while start > 0 and nxt[start - 1] and (diff[start - 1] & mask).sum() >= keep_on:
             start -= 1
         grow, union = _dilate(mask), mask.copy()
         for s in range(start, end + 1):
-            union |= diff[order[s]] & grow
-        big = max(_components(union), key=len)
-        rect = _cells_to_rect(big, q.geometry(v))
+            union |= diff[s] & grow
+        rect = _cells_to_rect(max(_components(union), key=len), q.geometry(v))
         if rect[2] * rect[3] >= REGION_MIN_AREA:
-            qs, qe = q.span(int(order[start]), int(order[end]) + 1)
+            # the edit may begin and end anywhere between two thumbnails
+            qs = max(int(q.t[0]), int(q.t[qi[start]] - spacing / 2 / line.slope))
+            qe = min(int(q.t[-1] + q.period), int(q.t[qi[end]] + spacing / 2 / line.slope))
             out.append(AlteredSegment(qs, qe, rect))
         i = end + 1
     return out
