@@ -11,7 +11,8 @@ most first, with the time alignment (source time of the best pair per verified q
 Input: a real corpus of bench/real_corpus.py (cases.json; read only).  Each query is judged with
 all sources registered (right: its own source is named first) and with its own source left out
 (false source: any source named that the query does not carry; picture-in-picture and splices
-carry the next clip too, so there that clip is left out as well).  Costs, same run: extraction
+carry the next clip too, and a face-sized swap a region of it, so there that clip is left out as
+well).  Costs, same run: extraction
 time per second of video as a ratio to PyAV decode-only time of the same file, matching time
 per query against N records, and the bytes per second of video the record's keypoints would
 cost (x, y as uint16 + 32-byte descriptor per keypoint).  Deterministic: fixed parameters, ORB
@@ -44,7 +45,7 @@ from bench import real_corpus  # noqa: E402
 STRETCH = ("crop-9x16", "rotate-zoom", "pip40")
 SANITY = ("reencode", "downscale-fps", "mirror", "canvas-blur-9x16", "screen-moving", "speed-fast", "thumb128",
           "excerpt", "swap")
-CARRIES_NEXT = ("pip40", "splice")  # these queries carry the next clip (real_corpus.build) as well
+CARRIES_NEXT = ("pip40", "splice", "swap")  # these carry footage of the next clip (real_corpus.build) too
 
 
 @dataclass
@@ -246,6 +247,9 @@ def main() -> int:
     ap.add_argument("--record-features", type=int, default=Params.record_features)
     ap.add_argument("--query-features", type=int, default=Params.query_features)
     ap.add_argument("--min-inliers", type=int, default=Params.min_inliers)
+    ap.add_argument("--cost-clip", help="also time extraction vs decode-only on this file (e.g. an 8 s 1080p clip)")
+    ap.add_argument("--global-candidates", action="store_true",
+                    help="also ask the global fingerprint's PerceptualIndex whether it offers the source as a candidate")
     ap.add_argument("--no-exhaustive", action="store_true", help="only the substring-index route")
     ap.add_argument("--mirror", action="store_true", help="match each query's flipped frames too (2x query cost)")
     ap.add_argument("-v", "--verbose", action="store_true")
@@ -271,6 +275,20 @@ def main() -> int:
         ext_s += time.perf_counter() - t
         rec_seconds += recs[rid].seconds
         rec_bytes += record_bytes(recs[rid])
+    if a.cost_clip:
+        best = [float("inf"), float("inf")]
+        for _ in range(3):
+            t = time.perf_counter()
+            decode_only(a.cost_clip)
+            best[0] = min(best[0], time.perf_counter() - t)
+            t = time.perf_counter()
+            f = extract(a.cost_clip, p, p.record_features)[0]
+            best[1] = min(best[1], time.perf_counter() - t)
+        with av.open(a.cost_clip) as ctr:
+            st = ctr.streams.video[0]
+            dims = f"{st.codec_context.width}x{st.codec_context.height}"
+        print(f"extraction on {os.path.basename(a.cost_clip)} ({dims}, {f.seconds:.1f} s): {best[1] * 1000:.0f} ms = "
+              f"{best[1] / best[0]:.2f}x PyAV decode-only ({best[0] * 1000:.0f} ms), best of 3 each")
     kp_per_sample = np.mean([len(k) for r in recs.values() for k in r.kps])
     qfeat, qdec_s, qext_s = {}, 0.0, 0.0
     for c in cases:
@@ -329,8 +347,23 @@ def main() -> int:
                       f"{'  FALSE SOURCE ' + str(loo) if loo else ''}"
                       f"{'  align err p50 %.2f s' % np.median(errs) if errs else ''}")
 
+    gcand = {}
+    if a.global_candidates:  # could the second stage check only the global index's candidates?
+        from provchain.provenance.fingerprint import analyze_file
+        from provchain.provenance.pindex import PerceptualIndex
+
+        ix, keys = PerceptualIndex(), sorted(sources)
+        for i, rid in enumerate(keys):
+            ix.add(i, analyze_file(sources[rid]).fingerprint.record_form())
+        for c in cases:
+            got = [keys[k] for k, _ in ix.query(analyze_file(c.query).fingerprint)]
+            gcand.setdefault(c.family, [0, 0])
+            gcand[c.family][0] += c.source in got
+            gcand[c.family][1] += 1
+
     head = "".join(f"{rt + ' right':>17s} {'false src':>10s}" for rt in routes)
-    print(f"\n{'family':18s}{head} {'own inliers':>12s} {'align err p50/max s':>20s}")
+    print(f"\n{'family':18s}{head} {'own inliers':>12s} {'align err p50/max s':>20s}"
+          f"{'  global index offers it' if gcand else ''}")
     for fam in fams:
         if fam not in rows[routes[0]]:
             continue
@@ -340,7 +373,8 @@ def main() -> int:
             line += f"{r['right']:>14d}/{r['total']:<2d} {r['false']:>8d}/{r['total']:<2d}"
         r = rows[routes[0]][fam]
         al = f"{np.median(r['align']):.2f}/{max(r['align']):.2f}" if r["align"] else "-"
-        print(f"{fam:18s}{line} {min(r['inl']):>5d}-{max(r['inl']):<6d} {al:>20s}")
+        g = f"{gcand[fam][0]:>14d}/{gcand[fam][1]}" if fam in gcand else ""
+        print(f"{fam:18s}{line} {min(r['inl']):>5d}-{max(r['inl']):<6d} {al:>20s}{g}")
     tot_false = sum(r["false"] for rt in routes for r in rows[rt].values())
     for rt in routes:
         print(f"{rt}: unrelated (query, source) pairs: best inliers max {max(wrong_inl[rt])}, p99 "
