@@ -102,6 +102,9 @@ def sampled_grey(path: str, rate: float, long: int):
             yield t, f.reformat(width=w, height=h, format="gray", interpolation="AREA").to_ndarray()
 
 
+ORB_COST = defaultdict(lambda: [0.0, 0])  # n_features -> [seconds in detectAndCompute, samples]
+
+
 def extract(path: str, p: Params, n_features: int, mirror: bool = False) -> list[Features]:
     """ORB keypoints of each sample; with mirror=True also those of the horizontally flipped frame
     (ORB is not invariant to reflection), from the same decode."""
@@ -112,7 +115,10 @@ def extract(path: str, p: Params, n_features: int, mirror: bool = False) -> list
         times.append(t)
         size = (img.shape[1], img.shape[0])
         for v in range(views):
+            t0 = time.perf_counter()
             k, d = orb.detectAndCompute(np.ascontiguousarray(img[:, ::-1]) if v else img, None)
+            ORB_COST[n_features][0] += time.perf_counter() - t0
+            ORB_COST[n_features][1] += 1
             kps[v].append(np.array([kp.pt for kp in k], np.float32).reshape(-1, 2))
             descs[v].append(d)
     seconds = (times[-1] + 1.0 / p.rate) if times else 0.0
@@ -307,6 +313,7 @@ def main() -> int:
     routes = ("index",) if a.no_exhaustive else ("exhaustive", "index")
     rows = {rt: defaultdict(lambda: {"right": 0, "total": 0, "false": 0, "inl": [], "align": []}) for rt in routes}
     wrong_inl = {rt: [] for rt in routes}  # best inliers on a source the query does not carry
+    wrong_ver = {rt: [] for rt in routes}  # verified query samples on such a source
     cost = {rt: [0.0, 0] for rt in routes}  # seconds, verified pairs
     own_hits, other_hits = [], []  # substring hits per (query sample, record sample)
     for c in cases:
@@ -341,6 +348,7 @@ def main() -> int:
             errs = [abs(tr - e) for tq, tr in sc[c.source].align if (e := expected_record_time(c, tq)) is not None]
             r["align"].extend(errs)
             wrong_inl[rt].extend(x.best_inliers for rid, x in sc.items() if rid not in carried)
+            wrong_ver[rt].extend(x.verified for rid, x in sc.items() if rid not in carried)
             if a.verbose or not ok or loo:
                 print(f"  {rt:10s} {'ok   ' if ok else 'MISS '} {c.name:28s} named={got} own: "
                       f"{sc[c.source].verified}/{len(views[0].times)} samples, best {sc[c.source].best_inliers} inliers"
@@ -378,7 +386,9 @@ def main() -> int:
     tot_false = sum(r["false"] for rt in routes for r in rows[rt].values())
     for rt in routes:
         print(f"{rt}: unrelated (query, source) pairs: best inliers max {max(wrong_inl[rt])}, p99 "
-              f"{np.percentile(wrong_inl[rt], 99):.0f} (a pair is verified at >= {p.min_inliers})")
+              f"{np.percentile(wrong_inl[rt], 99):.0f} (a pair is verified at >= {p.min_inliers}); "
+          f"{sum(v >= 1 for v in wrong_ver[rt])} of {len(wrong_ver[rt])} had a verified query sample, most "
+          f"{max(wrong_ver[rt])} (a source is named at >= {p.min_samples})")
     oh, own = np.array(other_hits), np.array(own_hits)
     thr = np.percentile(own, 10)
     noise = float(np.mean(oh >= thr))
@@ -392,6 +402,8 @@ def main() -> int:
     q_seconds = sum(q[0].seconds for q in qfeat.values())
     print(f"extraction (queries, {p.query_features} kp): {qext_s / q_seconds * 1000:.0f} ms per s of video = "
           f"{qext_s / qdec_s:.2f}x PyAV decode-only")
+    print("ORB detectAndCompute per sample (beyond decode): " + ", ".join(
+        f"{n} keypoints {sec / cnt * 1000:.1f} ms" for n, (sec, cnt) in sorted(ORB_COST.items())))
     for rt in routes:
         sec, npairs = cost[rt]
         print(f"matching ({rt}): {sec / len(cases) * 1000:.0f} ms per query against {len(recs)} records, "
