@@ -1,25 +1,29 @@
 """The local-feature route for issue 11's stretch goals, measured before anyone chooses it.
 
-ORB keypoints + descriptors (OpenCV, `pip install .[orb]`) of each registered source on a sparse
-time grid at reduced resolution; the same, with more keypoints, for each query; every query
-sample matched against every record sample (brute-force Hamming, Lowe's ratio test), each pair
-verified geometrically (RANSAC similarity: rotation + uniform scale + translation, which covers
-crops, rotation + zoom, picture-in-picture, canvases and screen recordings), and a verdict per
-query: the sources with at least MIN_SAMPLES verified query samples are named, the one with the
-most first, with the time alignment (source time of the best pair per verified query sample).
+ORB keypoints + descriptors (OpenCV, `pip install '.[orb]'`) of each registered source on a sparse
+time grid at reduced resolution; the same, with more keypoints, for each query.  Query samples are
+matched against record samples (brute-force Hamming, Lowe's ratio test) and each pair verified
+geometrically (RANSAC similarity: rotation + uniform scale + translation, which covers crops,
+rotation + zoom, picture-in-picture, canvases and screen recordings).  A source is named when at
+least Params.min_samples query samples have a verified pair (the most first), with the time
+alignment (record time of the best pair of each verified query sample).  Two routes choose the
+pairs: `exhaustive` (every query sample x every record sample) and `index` (SubstringIndex: the
+record samples sharing most 32-bit descriptor substrings with the query sample).
 
 Input: a real corpus of bench/real_corpus.py (cases.json; read only).  Each query is judged with
-all sources registered (right: its own source is named first) and with its own source left out
-(false source: any source named that the query does not carry; picture-in-picture and splices
-carry the next clip too, and a face-sized swap a region of it, so there that clip is left out as
-well).  Costs, same run: extraction
-time per second of video as a ratio to PyAV decode-only time of the same file, matching time
-per query against N records, and the bytes per second of video the record's keypoints would
-cost (x, y as uint16 + 32-byte descriptor per keypoint).  Deterministic: fixed parameters, ORB
-and OpenCV's RANSAC seeded, one OpenCV thread.
+all sources registered (right: its own source named first) and with its own source left out (false
+source: any source named that the query does not carry; picture-in-picture and splices carry the
+next clip too, and a face-sized swap a region of it, so there that clip is left out as well).
+Costs, same run: extraction time per second of video as a ratio to PyAV decode-only of the same
+files, ORB time per sample, matching time per query against N records, the bytes per second of
+video the record's keypoints would cost (x, y as uint16 + 32-byte descriptor per keypoint), and the
+substring index's noise extrapolated to 10^6 records.  Deterministic: fixed parameters, OpenCV's
+RNG seeded, one OpenCV thread.
 
     .venv/bin/python bench/local_features.py [--real-dir /tmp/real11] [--families crop-9x16,...]
-        [--rate 2] [--long 480] [--record-features 500] [--query-features 1500] [-v]
+        [--rate 2] [--long 480] [--record-features 500] [--query-features 1500] [--mirror]
+        [--global-candidates] [--cost-clip F] [--no-exhaustive] [-v]
+Exits 1 if any source is named falsely.
 """
 from __future__ import annotations
 
