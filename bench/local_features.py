@@ -45,6 +45,7 @@ except ImportError:  # pragma: no cover - an optional extra
     sys.exit("bench/local_features.py needs OpenCV: pip install '.[orb]' (opencv-python-headless)")
 
 from bench import real_corpus  # noqa: E402
+from bench.verify_speed import decode_only  # noqa: E402
 
 STRETCH = ("crop-9x16", "rotate-zoom", "pip40")
 SANITY = ("reencode", "downscale-fps", "mirror", "canvas-blur-9x16", "screen-moving", "speed-fast", "thumb128",
@@ -76,13 +77,6 @@ class Features:
     descs: list  # per sample: (n, 32) uint8 or None
     size: tuple  # reduced (w, h)
     seconds: float  # duration covered
-
-
-def decode_only(path: str) -> int:
-    with av.open(path) as c:
-        st = c.streams.video[0]
-        st.thread_type = "AUTO"
-        return sum(1 for _ in c.decode(st))
 
 
 def sampled_grey(path: str, rate: float, long: int):
