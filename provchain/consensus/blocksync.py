@@ -5,7 +5,9 @@ is one block behind), spread over the peers that reported them (at most PER_PEER
 instead of one block per round trip. Blocks arrive in any order and wait here until their height is next;
 the driver then checks each block's commit against the validator set and the block against its state
 before feeding it to consensus, exactly like a block fetched one at a time. A request unanswered after
-RETRY_S goes to another peer. Pure: no I/O, the caller passes the time.
+RETRY_S goes to another peer than the one that did not answer, when another has the block. A block that
+passed the checks counts as an outstanding request until the height moves on, so it is not asked for again
+while consensus commits it. Pure: no I/O, the caller passes the time.
 """
 
 from __future__ import annotations
@@ -32,9 +34,11 @@ class BlockSync:
         """(peer, height) requests to send now for heights from `next_height` on."""
         self._forget_below(next_height)
         load: dict[str, int] = {}
+        failed: dict[int, str] = {}  # height -> the peer that did not answer in time
         for h, (peer, when) in list(self.asked.items()):
             if now - when >= self.retry_s:
-                del self.asked[h]  # ask again, another peer if there is one
+                del self.asked[h]
+                failed[h] = peer
             else:
                 load[peer] = load.get(peer, 0) + 1
         out = []
@@ -49,6 +53,7 @@ class BlockSync:
                 if not any(peer_heights[p] >= h for p in peers):
                     break  # nobody has it (nor anything above)
                 continue  # everyone who has it is busy
+            have = [p for p in have if p != failed.get(h)] or have  # another peer if there is one
             self._turn += 1
             peer = have[self._turn % len(have)]
             load[peer] = load.get(peer, 0) + 1
@@ -68,17 +73,19 @@ class BlockSync:
         return True
 
     def take(self, height: int):
-        """The fetched (peer, block, commit) for `height`, removed, or None."""
+        """The fetched (peer, block, commit) for `height`, removed, or None (a request still outstanding
+        stays so)."""
         item = self.fetched.pop(height, None)
-        self.asked.pop(height, None)
         if item is None:
             return None
         self._bytes -= item[3]
         return item[:3]
 
-    def answered(self, height: int) -> None:
-        """The block for `height` came (and was handled directly): no need to ask again."""
-        self.asked.pop(height, None)
+    def handed_over(self, peer: str, height: int, now: float) -> None:
+        """`peer`'s block for `height` passed the checks and goes to consensus: count it as a request of
+        that peer made now, so it is not asked for again while it is being committed (the height moving
+        on forgets it; should committing fail, e.g. a full disk, it is asked again after retry_s)."""
+        self.asked[height] = (peer, now)
 
     def _forget_below(self, height: int) -> None:
         for h in [h for h in self.fetched if h < height]:

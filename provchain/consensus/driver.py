@@ -617,7 +617,6 @@ class Driver:
             size = sum(len(tx) for tx in block.txs) + 4096
             self.sync.fetched_block(peer, height, block, commit, size, self.machine.height)
             return
-        self.sync.answered(height)
         self._apply_synced(peer, block, commit)
 
     def _apply_synced(self, peer: str, block: Block, commit: Commit) -> None:
@@ -629,6 +628,7 @@ class Driver:
         problem = self.block_problem(block)
         if problem:
             raise InvalidError(f"synced block {block.header.height} rejected: {problem}")
+        self.sync.handed_over(peer, block.header.height, self.clock.monotonic())  # not asked for again
         self.feed(m.CommitReceived(block, commit))
 
     def on_connect(self, peer: str) -> None:

@@ -45,8 +45,33 @@ def test_one_block_behind_is_one_request_retried_elsewhere_until_answered():
     assert bs.requests(7, peers, 0.5) == []
     ((p2, h2),) = bs.requests(7, peers, 1.0)
     assert h2 == 7 and p2 in ("a", "b") and p2 != p1
-    bs.answered(7)
-    assert bs.requests(8, {**peers, "a": 8}, 1.1) == [("a", 8)]
+    bs.handed_over(p2, 7, 1.1)  # the block came and goes to consensus
+    assert bs.requests(7, peers, 1.5) == []  # not asked again while it is being committed
+    assert bs.requests(8, {**peers, "a": 8}, 1.6) == [("a", 8)]
+
+
+def test_a_block_handed_to_consensus_is_not_asked_for_again_while_it_is_committed():
+    """A fetched block taken at its height and checked must not look unasked (it was asked for again at
+    every new height, so every block was downloaded twice); one that failed the checks is asked again."""
+    bs = BlockSync(window=4, retry_s=1.0)
+    peers = {"a": 20, "b": 20}
+    for p, h in bs.requests(1, peers, 0.0):
+        if h > 1:
+            assert bs.fetched_block(p, h, f"B{h}", f"C{h}", 10, next_height=1)
+    sender = bs.take(2)[0]
+    bs.handed_over(sender, 2, 0.5)
+    assert [h for _, h in bs.requests(2, peers, 0.5)] == [5]  # only the height that entered the window
+    assert bs.take(6) is None and 5 in bs.asked  # not fetched yet: still outstanding
+    bs.take(3)  # and failed the checks: not handed over
+    assert [h for _, h in bs.requests(3, peers, 0.6)] == [3, 6]
+
+
+def test_a_request_that_timed_out_goes_to_another_peer():
+    bs = BlockSync(window=30, per_peer=30, retry_s=1.0)
+    peers = {"a": 100, "b": 100, "c": 100}
+    first = dict((h, p) for p, h in bs.requests(1, peers, 0.0))
+    again = dict((h, p) for p, h in bs.requests(1, peers, 1.0))
+    assert set(again) == set(first) and all(again[h] != first[h] for h in first)
 
 
 def test_fetched_blocks_wait_for_their_height_and_only_asked_ones_are_kept():
