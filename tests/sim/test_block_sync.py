@@ -1,6 +1,7 @@
 """Block sync on the simulated production node: a validator cut off while the others decide catches up
 through its own `get_block` requests (one path, one block behind or several); the peer it asks first,
-which never answers, is passed over after the retry time, and no block that came is asked for twice."""
+which never answers, is passed over after the retry time, and no block is asked for twice or once it is
+on its way into consensus."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from harness import Scenario, World  # noqa: E402
 
 from provchain.chain.encoding import decode  # noqa: E402
 from provchain.consensus.blocksync import RETRY_S  # noqa: E402
+from provchain.consensus.machine import CommitReceived  # noqa: E402
 
 
 def _run_until(world: World, cond, limit_ms: int) -> bool:
@@ -41,6 +43,7 @@ def test_a_node_behind_catches_up_by_its_requests_and_passes_over_a_silent_peer(
 
     asked: list[tuple[int, str, int]] = []  # (time ms, peer, height) of the lagger's requests
     silent: list[str] = []  # the first peer asked: it never answers
+    needless: list[int] = []  # heights asked for while their block was already going into consensus
     send = world.net.send
 
     def filtered(src, dst, frame):
@@ -48,6 +51,10 @@ def test_a_node_behind_catches_up_by_its_requests_and_passes_over_a_silent_peer(
         if src is lagger and msg[0] == "get_block":
             silent[:] = silent or [dst.name]
             asked.append((world.sched.now, dst.name, msg[1]))
+            d = lagger.driver
+            if msg[1] <= d.store.height() or any(isinstance(ev, CommitReceived) and ev.block.header.height == msg[1]
+                                                 for ev in d.inbox):
+                needless.append(msg[1])
             if dst.name in silent:
                 return
         if dst is lagger and msg[0] == "block" and (src.name in silent or not any(
@@ -72,3 +79,4 @@ def test_a_node_behind_catches_up_by_its_requests_and_passes_over_a_silent_peer(
         assert not any(h2 == h and t2 - t < RETRY_S * 1000 for t2, _, h2 in asked[i + 1:]), asked
     answering = [h for _, peer, h in asked if peer not in silent]
     assert len(answering) == len(set(answering)), asked  # a block that came is not fetched twice
+    assert not needless, (needless, asked)
