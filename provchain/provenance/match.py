@@ -14,7 +14,9 @@ Pure: numpy only, no I/O.  How it decides (constants below, measured in BENCHMAR
    canvas is a property of the clip); the window score is the mean distance.  A window is
    explained by a hypothesis whose score is <= WINDOW_DIST.  Each record is judged on its own:
    its best line (most windows explained, then lowest mean score, then slope nearest 1; refined
-   on a finer grid) explains every window where it is acceptable -- static content fits many
+   on a finer grid; a line of another speed whose explained windows score SPEED_EVIDENCE bits
+   better on average wins over the tie-breaks: static content fits lines of any slope) explains
+   every window where it is acceptable -- static content fits many
    lines, so no per-window competition -- and its other lines only the windows the best line
    cannot (a splice or re-ordering of the same record).  Samples whose texture is below WEAK_Q carry no usable hash:
    a pair with such a sample is ignored, except that a near-uniform sample against a clearly
@@ -25,10 +27,11 @@ Pure: numpy only, no I/O.  How it decides (constants below, measured in BENCHMAR
 5. Regions.  Along the alignment, each record thumbnail (16x16 levels, every 2nd sample) is
    paired with the query sample showing the same frame (of those within 1.5 query periods of
    the line, the nearest in hash: no motion between the two, even hand-held), the query's
-   thumbnail taken in the chosen
-   variant's geometry.  Levels are mapped through a per-clip grade curve; a cell differs when it
-   is >= REGION_LEVEL levels off (one more in an estimated rectangle: canvas, window, crop) and
-   that much more than its lower quartile over the clip.  A group of
+   thumbnail taken in the chosen variant's geometry.  Levels are mapped through a per-clip
+   grade curve (and a per-frame linear refit where a fifth of the cells differ); a cell differs
+   when it is >= REGION_LEVEL levels off that record thumbnail and its two neighbours (one more
+   in an estimated rectangle -- canvas, window, crop -- or at another speed) and that much more
+   than its lower quartile over the clip.  A group of
    >= REGION_CELLS connected cells differing in two consecutive thumbnails (one, when they are
    REGION_RUN_MS or more apart) is a replaced region: an AlteredSegment with its time span and
    its rectangle in the query frame (x, y, w, h fractions).
@@ -62,6 +65,7 @@ WINDOW_SAMPLES = 5
 WINDOW_MS = WINDOW_SAMPLES * SAMPLE_PERIOD_MS
 MIN_WINDOWS = 2
 TOP_LINES = 12
+SPEED_EVIDENCE = 6  # bits of mean window score: another speed fits clearly better than the tie-break
 SLOPES = tuple(sorted({1.0} | {round(1.02**k, 4) for k in range(-15, 16)}))
 OFFSET_BIN_MS = 40
 GRID_SLACK_MS = 20  # a line this close to a record sample is on it
@@ -381,9 +385,9 @@ def region_edits(q: _Query, rec: _Rec, v: int, line: _Line, samples: np.ndarray)
     rth = rfp.thumb_array()
     rtt = rec.t[:: rfp.thumb_step][: len(rth)].astype(np.float64)
     # pairs: each record thumbnail with the query sample showing the same frame -- of those
-    # within 1.5 query periods of the line (the line is fitted to 40 ms or so), the one whose
-    # hash is nearest the record sample's.  No motion between the two, so a few levels of
-    # difference are an edit, not hand-held shake.
+    # within 1.5 query periods of the line (fitted to 40 ms or so), the one whose hash is
+    # nearest the record sample's.  No motion between the two, so a few levels of difference
+    # are an edit, not hand-held shake.
     x = line.at(q.t[samples].astype(np.float64))
     near = np.abs(x[None, :] - rtt[:, None]) <= line.slope * q.period * 1.5 + 1  # (thumbs, samples)
     d = np.where(near, rec.D[v][samples][:, np.arange(len(rtt)) * rfp.thumb_step].T, np.iinfo(np.uint16).max)
@@ -393,13 +397,20 @@ def region_edits(q: _Query, rec: _Rec, v: int, line: _Line, samples: np.ndarray)
     if len(rj) < 2:
         return []
     lut = _grade_curve(qth[qi], rth[rj].astype(np.int64))
-    res = _residuals(qth[qi].astype(np.float64), lut[rth[rj].astype(np.int64)])
+    rv = lut[rth[rj].astype(np.int64)]
+    res = _residuals(qth[qi].astype(np.float64), rv)
+    if abs(line.slope - 1.0) > 1e-3:
+        # at another speed the copy may not have the record's frame, only the two around it
+        # (a fast hand between them): differ from the range the copy shows there
+        around = qth[np.clip(qi[:, None] + np.arange(-1, 2)[None, :], 0, len(qth) - 1)].astype(np.float64)
+        res = np.minimum(res, np.maximum(0.0, np.maximum(around.min(1) - rv, rv - around.max(1))))
     # a cell differs when it is REGION_LEVEL levels off, and that much more than it usually is
     # in this copy (a 128 px copy blurs high-contrast cells all along; the lower quartile: an
-    # edit may cover most of a short clip).  One level more where the picture's rectangle was
-    # estimated (a canvas, a window, a crop: +-1 pixel moves a high-contrast cell by a level)
+    # edit may cover most of a short clip).  One level more where the picture's rectangle or
+    # timing was estimated (a canvas, a window, a crop: +-1 pixel moves a high-contrast cell by
+    # a level; a speed change: the record's frame may fall between two of the copy's)
     rect, _, crop = q.geometry(v)
-    level = REGION_LEVEL + (rect != FULL_RECT or crop != 1.0)
+    level = REGION_LEVEL + (rect != FULL_RECT or crop != 1.0 or abs(line.slope - 1.0) > 1e-3)
     base = np.percentile(res, 25, axis=0)
     diff = (res >= level) & (res - base >= level)
     spacing = float(np.median(np.diff(rtt))) if len(rtt) > 1 else rec.period
@@ -473,6 +484,7 @@ def match(query: Fingerprint, candidates: Mapping[str, Fingerprint]) -> MatchRes
         top = None
         lines = rec.lines(q)
         k = 0
+        tried: list = []  # (key, mean score of the explained windows, hypothesis)
         for rnd in range(2):
             for line in lines:
                 dist, status, excused = rec.aligned(q, line)
@@ -487,7 +499,19 @@ def match(query: Fingerprint, candidates: Mapping[str, Fingerprint]) -> MatchRes
                        round(float(np.mean(good)) / 4) if good else 1e9)
                 if top is None or key < top[0]:
                     top = (key, (rid, k))
+                if good:
+                    tried.append((key, float(np.mean(good)), (rid, k)))
                 k += 1
+            if rnd == 0 and top is not None and tried:
+                # static content fits lines of any slope about equally, and the ties go to slope
+                # 1; a line of another speed that fits clearly better (a hand moving through the
+                # scene) is the copy's speed
+                chosen = hyp[top[1]][0]
+                mean = next(m for kk, m, i in tried if i == top[1]) if top[0][0] < 0 else 1e9
+                other = [(kk, m, i) for kk, m, i in tried if kk[:2] == top[0][:2] and m <= mean - SPEED_EVIDENCE
+                         and abs(hyp[i][0].slope / chosen.slope - 1) > 0.05]
+                if other:
+                    top = min(other)[0], min(other)[2]
             if top is None or top[0][0] == 0:
                 break
             # refine the best line: the vote grid is coarse (2% slope, 40 ms offset steps)
