@@ -276,6 +276,25 @@ class _Rec:
         return best, status, cut
 
 
+def _plain_speed(q: _Query, rec: _Rec, v: int, line: _Line, a: int, b: int) -> _Line:
+    """The line to report for query samples [a, b): `line`, or the slope-1 line through the
+    close sample pairs along it when nearly all of them say the copy plays at the record's speed
+    (a window straddling a cut can tilt the best line by a few per cent)."""
+    if abs(line.slope - 1.0) > 0.06:
+        return line
+    t = q.t[a:b].astype(np.float64)
+    j = np.clip(np.rint((line.at(t) - rec.t[0]) / rec.period).astype(np.int64), 0, len(rec.t) - 1)
+    i = np.arange(a, b)
+    close = (np.abs(rec.t[j] - line.at(t)) <= rec.period / 2) & (rec.D[v, i, j] <= VOTE_DIST) & (rec.status[v, i, j] == 0)
+    if close.sum() < MIN_EVIDENCE_SAMPLES:
+        return line
+    offs = rec.t[j[close]] - t[close]
+    med = float(np.median(offs))
+    if (np.abs(offs - med) <= GRID_SLACK_MS).mean() >= 0.9:
+        return _Line(1.0, med)
+    return line
+
+
 def _window_scores(dist: np.ndarray, status: np.ndarray, excused: np.ndarray, windows) -> tuple[list[float | None], int]:
     """Scores per window under one alignment and the variant chosen for it: the variant with the
     lowest mean distance over its usable pairs; a window with too few usable pairs, or with
@@ -559,7 +578,7 @@ def match(query: Fingerprint, candidates: Mapping[str, Fingerprint]) -> MatchRes
     faithful = False
     for rid, (asg, neutral) in sorted(own.items()):
         decidable = sum(1 for w in range(nw) if not neutral[w]) or nw
-        segs: list[list] = []  # [w_start, w_end, line]
+        segs: list[list] = []  # [w_start, w_end, line, hypothesis]
         sim = 0.0
         for w, a in enumerate(asg):
             if a is None:
@@ -570,11 +589,12 @@ def match(query: Fingerprint, candidates: Mapping[str, Fingerprint]) -> MatchRes
             if segs and segs[-1][1] == w and segs[-1][2].same(line, *q.span(*q.windows[w]), LINE_TOL_MS):
                 segs[-1][1] = w + 1
             else:
-                segs.append([w, w + 1, line])
+                segs.append([w, w + 1, line, a[0]])
         rec_end = int(recs[rid].t[-1] + recs[rid].period)
         segments = []
-        for ws, we, line in segs:
+        for ws, we, line, h in segs:
             qs, qe = q.span(q.windows[ws][0], q.windows[we - 1][1])
+            line = _plain_speed(q, recs[rid], hyp[h][2], line, q.windows[ws][0], q.windows[we - 1][1])
             rs, re_ = line.at(qs), line.at(qe)
             segments.append(Segment(qs, qe, int(round(min(rec_end, max(0, rs)))),
                                     int(round(min(rec_end, max(0, re_))))))

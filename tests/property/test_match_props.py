@@ -63,9 +63,10 @@ def test_concatenation_of_two_records_is_altered_with_both(seed, na, nb, noise):
     ma = next(m for m in r.matches if m.record_id == "a")
     mb = next(m for m in r.matches if m.record_id == "b")
     assert ma.segments[0].query_start_ms == 0 and ma.segments[0].record_start_ms == 0
-    # b's part starts within a window of the cut and is aligned to b's timeline: within one sample
-    # period at both ends, because the window that straddles the cut can tilt b's best line by a few
-    # per cent (speed lines are searched from 0.74x to 1.35x)
+    # b's part starts within a window of the cut and is aligned to b's timeline.  The window that
+    # straddles the cut can tilt b's best line by a few per cent (speed lines are searched from
+    # 0.74x to 1.35x); a segment whose close pairs agree on slope 1 is reported on it (exact in
+    # 299 of 300 random cases, the pinned example among them), else within one sample period
     sb = mb.segments[0]
     shift = (40 - nb - na) * P
     assert abs(sb.record_start_ms - (sb.query_start_ms + shift)) <= P
