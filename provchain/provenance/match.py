@@ -29,11 +29,12 @@ Pure: numpy only, no I/O.  How it decides (constants below, measured in BENCHMAR
    the line, the nearest in hash: no motion between the two, even hand-held), the query's
    thumbnail taken in the chosen variant's geometry.  Levels are mapped through a per-clip
    grade curve (and a per-frame linear refit where a fifth of the cells differ); a cell differs
-   when it is >= REGION_LEVEL levels off that record thumbnail and its two neighbours (one more
-   in an estimated rectangle -- canvas, window, crop -- or at another speed) and that much more
-   than its lower quartile over the clip.  A group of
-   >= REGION_CELLS connected cells differing in two consecutive thumbnails (one, when they are
-   REGION_RUN_MS or more apart) is a replaced region: an AlteredSegment with its time span and
+   when it is >= REGION_LEVEL levels off (one more in an estimated rectangle -- canvas, window,
+   crop -- or at another speed, where it is measured against the range of the copy's frames
+   around the pair: the copy may lack the record's frame) and that much more than its lower
+   quartile over the clip.  A group of >= REGION_CELLS connected cells differing
+   in two consecutive thumbnails (one, when they are REGION_RUN_MS or more apart), by half a
+   level more than that on average, is a replaced region: an AlteredSegment with its time span and
    its rectangle in the query frame (x, y, w, h fractions).
 6. Verdict.  `match`: one record explains every non-neutral window in one segment, and no
    region differs.  `altered`: some windows are explained and others are not, or by another
@@ -442,7 +443,10 @@ def region_edits(q: _Query, rec: _Rec, v: int, line: _Line, samples: np.ndarray)
             i += 1
             continue
         pers = diff[i] & diff[i + need - 1]
-        comps = [c for c in _components(pers) if len(c) >= REGION_CELLS]
+        # and the group differs clearly on average (a brightened copy clips its highlights: a
+        # cell or two along the clipped edge sits just at the threshold)
+        comps = [c for c in _components(pers) if len(c) >= REGION_CELLS
+                 and (res[i][c[:, 0], c[:, 1]].mean() + res[i + need - 1][c[:, 0], c[:, 1]].mean()) / 2 >= level + 0.5]
         if not comps:
             i += 1
             continue
