@@ -26,7 +26,8 @@ Algorithm `pcv2` (docs/protocol.md "Fingerprint"; measurements in BENCHMARKS.md)
 * A query also describes the other geometries the clip may show the original in
   (`Fingerprint.variants`): its mirror image; centred crops keeping 95/90/85%; and the content
   rectangles found by `content_rects` (the clip on a larger canvas of a plain colour or a blurred
-  copy of itself, letterbox/pillarbox bars, a window of a screen recording), each also mirrored.
+  copy of itself, letterbox/pillarbox bars, a window of a screen recording with or without its
+  title bar), each also mirrored.
   The matcher compares every variant against the record's full frame and keeps one per alignment.
 * `frames_sha256`: SHA-256 over every decoded frame's luma rows 0, 8, 16, ... (visible width only),
   each frame prefixed by its width, height and the row step; identical for a remux of the same
@@ -486,17 +487,17 @@ def _edge_rects(ex: np.ndarray, ey: np.ndarray, keep: int = 3, lines: int = 16):
     ys = np.argsort(-row, kind="stable")[:lines]
     xs = np.concatenate([[0], np.sort(xs[col[xs] >= 0.12]) + 1, [W]])  # boundary b: between b-1 and b
     ys = np.concatenate([[0], np.sort(ys[row[ys] >= 0.12]) + 1, [H]])
-    # coverage of a vertical side at boundary x over rows [y0, y1): prefix sums along rows
+    # prefix sums of the edge maps along each side's direction
     vx = np.concatenate([np.zeros((1, W - 1)), np.cumsum(ex, 0)], 0)  # (H + 1, W - 1)
     hy = np.concatenate([np.zeros((H - 1, 1)), np.cumsum(ey, 1)], 1)  # (H - 1, W + 1)
 
-    def vside(x, y0, y1):  # (len(x),) x (len(y0)) broadcast by the caller
+    def vside(x, y0, y1):  # coverage of the vertical sides at boundaries x over rows [y0, y1)
         inner = (x > 0) & (x < W)
         xc = np.clip(x - 1, 0, W - 2)
         cov = (vx[y1, xc] - vx[y0, xc]) / np.maximum(y1 - y0, 1)
         return np.where(inner, cov, 1.0), ~inner
 
-    def hside(y, x0, x1):
+    def hside(y, x0, x1):  # the same for horizontal sides
         inner = (y > 0) & (y < H)
         yc = np.clip(y - 1, 0, H - 2)
         cov = (hy[yc, x1] - hy[yc, x0]) / np.maximum(x1 - x0, 1)
@@ -571,9 +572,11 @@ def _aspect_rects(ex: np.ndarray, ey: np.ndarray, frame_aspect: float):
 
 def content_rects(imgs: np.ndarray, max_rects: int = 7) -> list[tuple[float, float, float, float]]:
     """Where the picture may sit inside the frame, as (x, y, w, h) fractions: rectangles bounded
-    by plain static bars, by the part that moves (static desktop / window chrome around it), by
-    the part that is sharp (a blurred copy of the clip around it), each side snapped to a straight
-    edge present in every frame (window borders) when there is one nearby.  Only rectangles that
+    by plain static bars; framed on all four sides by straight edges present in every frame (a
+    window, and the same below its title bar); bounded by the part that is not exactly static or
+    that moves (static desktop / window chrome around it), by the part that is sharp (a blurred
+    copy of the clip around it), each side snapped to a persistent straight edge nearby; the
+    common picture shapes slid to the persistent edges.  At most max_rects, strongest cue first.  Only rectangles that
     differ from the whole frame; the caller also keeps the whole frame."""
     n, h, w = imgs.shape
     sel = imgs[np.unique(np.linspace(0, n - 1, min(n, 48)).round().astype(int))].astype(np.float32)
