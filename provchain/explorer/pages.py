@@ -149,7 +149,7 @@ class Pages:
     async def block(self, request):
         b = await self.chain.block_view(height=parse_height(request.match_info["height"]))
         hd = b["header"]
-        vals = await self.chain.validators()
+        vals = await self.chain.validators(b["height"])  # the set that signed this block's commit
         idx = {v["address"]: v["index"] for v in vals}
         prop = b["proposer"]
         header_rows = [
