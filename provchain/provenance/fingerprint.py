@@ -515,8 +515,9 @@ def _edge_rects(ex: np.ndarray, ey: np.ndarray, keep: int = 3, lines: int = 16):
     area = (X1 - X0) * (Y1 - Y0)
     good &= area <= 0.93 * W * H
     out = []
-    for k in np.lexsort((-area, borders)):  # four real edges first, then the largest
-        if not good[k] or len(out) >= keep:
+    order = np.lexsort((-area, borders))  # four real edges first, then the largest
+    for k in order[good[order]]:
+        if len(out) >= keep:
             break
         r_ = (int(X0[k]), int(Y0[k]), int(X1[k]), int(Y1[k]))
         if all(max(abs(a - c) for a, c in zip(r_, o)) > 0.03 * max(W, H) for o in out):

@@ -224,3 +224,19 @@ def test_longest_record_fits_a_default_tx():
     assert Fingerprint.from_obj(fp.to_obj()) == fp
     assert len(encode(fp.to_obj())) < 195_000
     assert thumb_every(40) == 2  # an 8 s clip keeps a thumbnail every 400 ms
+
+
+def test_edge_rects_finds_a_framed_window_behind_larger_unframed_candidates():
+    """The largest candidate rectangle (two long-ish lines elsewhere) is not framed on all four
+    sides; the window framed on all four must still be found (a `break` on the first unframed
+    candidate once returned nothing: a real screen recording over a moving desktop)."""
+    from provchain.provenance.fingerprint import _edge_rects
+
+    H, W = 144, 256
+    ex = np.zeros((H, W - 1), bool)  # edge between columns x and x+1
+    ey = np.zeros((H - 1, W), bool)  # edge between rows y and y+1
+    ex[20:110, 49] = ex[20:110, 199] = True  # the window: x in [50, 200), y in [20, 110)
+    ey[19, 50:200] = ey[109, 50:200] = True
+    ex[0:40, 9] = ex[0:40, 239] = True  # short lines far out: larger candidates, not framed
+    ey[4, 0:60] = ey[130, 200:256] = True
+    assert (50, 20, 200, 110) in _edge_rects(ex, ey)
