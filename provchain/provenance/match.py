@@ -57,7 +57,7 @@ from typing import Mapping
 
 import numpy as np
 
-from .fingerprint import SAMPLE_PERIOD_MS, THUMB_SIDE, Fingerprint, unpack_thumbs
+from .fingerprint import FULL, SAMPLE_PERIOD_MS, THUMB_SIDE, Fingerprint, unpack_thumbs
 
 VOTE_DIST = 56  # bits of 256: a sample pair close enough to vote for an alignment
 WINDOW_DIST = 58  # mean bits over a window: a window explained by an alignment
@@ -77,7 +77,6 @@ REGION_RUN_MS = 800  # thumbnails closer than this: a region must differ in two 
 REGION_MIN_AREA = 0.02  # of the query frame: smaller differences (a corner logo) are not reported
 REGION_MAX_AREA = 0.5  # a larger difference in a window the alignment cannot explain is the whole picture
 MIN_EVIDENCE_SAMPLES = 5  # 1 s of video: fewer samples are too little to call a clip a copy
-FULL_RECT = (0.0, 0.0, 1.0, 1.0)
 _FAR = 128.0  # distance used for a sample that the alignment cannot explain
 
 
@@ -178,7 +177,7 @@ class _Query:
 
     def geometry(self, v: int):
         if v == 0:
-            return FULL_RECT, False, 1.0
+            return FULL, False, 1.0
         var = self.fp.variants[v - 1]
         return var.rect, var.mirror, var.crop
 
@@ -416,8 +415,8 @@ def region_edits(q: _Query, rec: _Rec, v: int, line: _Line, samples: np.ndarray)
     qi, rj = samples[k[ok]], np.nonzero(ok)[0]
     if len(rj) < 2:
         return []
-    lut = _grade_curve(qth[qi], rth[rj].astype(np.int64))
-    rv = lut[rth[rj].astype(np.int64)]
+    levels = rth[rj].astype(np.int64)
+    rv = _grade_curve(qth[qi], levels)[levels]
     res = _residuals(qth[qi].astype(np.float64), rv)
     if abs(line.slope - 1.0) > 1e-3:
         # at another speed the copy may not have the record's frame, only the two around it
@@ -430,7 +429,7 @@ def region_edits(q: _Query, rec: _Rec, v: int, line: _Line, samples: np.ndarray)
     # timing was estimated (a canvas, a window, a crop: +-1 pixel moves a high-contrast cell by
     # a level; a speed change: the record's frame may fall between two of the copy's)
     rect, _, crop = q.geometry(v)
-    level = REGION_LEVEL + (rect != FULL_RECT or crop != 1.0 or abs(line.slope - 1.0) > 1e-3)
+    level = REGION_LEVEL + (rect != FULL or crop != 1.0 or abs(line.slope - 1.0) > 1e-3)
     base = np.percentile(res, 25, axis=0)
     diff = (res >= level) & (res - base >= level)
     spacing = float(np.median(np.diff(rtt))) if len(rtt) > 1 else rec.period
@@ -534,7 +533,8 @@ def match(query: Fingerprint, candidates: Mapping[str, Fingerprint]) -> MatchRes
                 other = [(kk, m, i) for kk, m, i in tried if kk[:2] == top[0][:2] and m <= mean - SPEED_EVIDENCE
                          and abs(hyp[i][0].slope / chosen.slope - 1) > 0.05]
                 if other:
-                    top = min(other)[0], min(other)[2]
+                    kk, _, i = min(other)
+                    top = (kk, i)
             if top is None or top[0][0] == 0:
                 break
             # refine the best line: the vote grid is coarse (2% slope, 40 ms offset steps)
