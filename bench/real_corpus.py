@@ -65,6 +65,19 @@ def load_source(path: str, seconds: float, max_w: int = 960) -> tuple[list[np.nd
     return frames, fps
 
 
+def draw_swap(rng: np.random.Generator, w: int, h: int, n_frames: int, fps: float):
+    """A face-sized swap: a rectangle (x, y, w, h pixels) of 4-9% of the frame, aspect 0.75-1.33,
+    anywhere, replaced from frame `start` for `count` frames (1-2 s)."""
+    area = float(rng.uniform(0.04, 0.09))
+    asp = float(rng.uniform(0.75, 1.33))
+    rw = min(w - 2, int(round(np.sqrt(area * asp) * w * np.sqrt(h / w))))
+    rh = min(h - 2, int(round(area * w * h / max(1, rw))))
+    x0, y0 = int(rng.integers(0, w - rw)), int(rng.integers(0, h - rh))
+    count = int(round(float(rng.uniform(1.0, 2.0)) * fps))
+    start = int(rng.integers(0, max(1, n_frames - count)))
+    return (x0, y0, rw, rh), start, count
+
+
 def build(out: str, src_dir: str, seed: int = 11, seconds: float = 8.0, log=print) -> list[RealCase]:
     os.makedirs(out, exist_ok=True)
     paths = sorted(p for p in glob.glob(os.path.join(src_dir, "*")) if p.lower().endswith((".mp4", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg")))
@@ -141,14 +154,7 @@ def build(out: str, src_dir: str, seed: int = 11, seconds: float = 8.0, log=prin
         add("subtitles", C.subtitles(frames, fps), fps, "overlay")
         add("logo", [C._logo(f) for f in frames], fps, "overlay")
         # face-sized swap: 4-9% of the frame, for 1-2 s
-        area = float(rng.uniform(0.04, 0.09))
-        asp = float(rng.uniform(0.75, 1.33))
-        rw = min(w - 2, int(round(np.sqrt(area * asp) * w * np.sqrt(h / w))))
-        rh = min(h - 2, int(round(area * w * h / max(1, rw))))
-        x0, y0 = int(rng.integers(0, w - rw)), int(rng.integers(0, h - rh))
-        dur = float(rng.uniform(1.0, 2.0))
-        cnt = int(round(dur * fps))
-        start = int(rng.integers(0, max(1, len(frames) - cnt)))
+        (x0, y0, rw, rh), start, cnt = draw_swap(rng, w, h, len(frames), fps)
         add("swap", C.replace_region(frames, other, (x0, y0, rw, rh), start, cnt), fps, "altered",
             {"area": rw * rh / (w * h), "dur_s": cnt / fps}, region=(x0 / w, y0 / h, rw / w, rh / h),
             span_s=(start / fps, (start + cnt) / fps))

@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import numpy as np  # noqa: E402
 
 from bench.fingerprint_accuracy import _iou, run_flow  # noqa: E402
-from bench.real_corpus import load_source  # noqa: E402
+from bench.real_corpus import draw_swap, load_source  # noqa: E402
 from provchain.provenance.fingerprint import analyze_file  # noqa: E402
 from tests import corpus as C  # noqa: E402
 
@@ -61,12 +61,7 @@ def main() -> int:
         queries[f"{n} unedited"] = analyze_file(C.write_video(os.path.join(tmp, f"{n}.plain.mp4"), frames, fps=fps,
                                                              crf=26)).fingerprint
         for k in range(a.swaps):
-            area, asp = rng.uniform(0.04, 0.09), rng.uniform(0.75, 1.33)
-            rw = min(w - 2, int(round(np.sqrt(area * asp * w * h))))
-            rh = min(h - 2, int(round(area * w * h / rw)))
-            x0, y0 = int(rng.integers(0, w - rw)), int(rng.integers(0, h - rh))
-            cnt = int(round(rng.uniform(1.0, 2.0) * fps))
-            start = int(rng.integers(0, max(1, len(frames) - cnt)))
+            (x0, y0, rw, rh), start, cnt = draw_swap(rng, w, h, len(frames), fps)
             others = [m for m in names if m != n]
             other = clips[others[k % len(others)]][0] if others else frames[::-1]
             out = C.replace_region(frames, other, (x0, y0, rw, rh), start, cnt)
