@@ -179,6 +179,8 @@ class BlockStore:
             schema.commit_key(h): encode(commit.to_obj()),
             schema.CHAIN_STATE: encode([h, app_hash, block.hash, block.header.time_ms]),
         }
+        if block.last_commit is not None:  # the commit all nodes agree on replaces the one we saw first
+            batch[schema.commit_key(h - 1)] = encode(block.last_commit.to_obj())
         for i, (tx, res) in enumerate(zip(block.txs, tx_results)):
             batch[schema.tx_key(tx_hash(tx))] = encode([h, i, res.code, res.log])
         for ev in block.evidence:

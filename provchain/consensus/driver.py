@@ -25,8 +25,8 @@ from collections import defaultdict, deque
 from ..chain.app import Application
 from ..chain.mempool import Mempool
 from ..chain.store import KV, BlockStore
-from ..chain.types import (NIL, Block, Commit, DuplicateVoteEvidence, Genesis, InvalidError, Proposal, Vote,
-                           tx_hash)
+from ..chain.types import (NIL, PRECOMMIT, Block, Commit, DuplicateVoteEvidence, Genesis, InvalidError, Proposal,
+                           Vote, tx_hash)
 from . import machine as m
 from .blocksync import BlockSync
 from .clock import AsyncioClock
@@ -80,6 +80,10 @@ class Driver:
         self._rejected: set[bytes] = set()
         self._next_height_proposals: list = []
         self._built: dict[bytes, Block] = {}  # blocks we built at this height, by hash
+        # the commit of our last decision, growing with the precommits that arrive after it (timeout_commit
+        # waits for them): the next block we propose carries it, so a commit shows who signed, not only
+        # the first 2/3 to arrive
+        self._last_commit: Commit | None = None
         self.tx_waiters: dict[bytes, list[asyncio.Future]] = defaultdict(list)
         self.block_listeners: list = []  # callables(block) after each commit
         self._replaying = False
@@ -324,7 +328,9 @@ class Driver:
     def build_block(self, height: int) -> Block:
         h, app_hash, last_hash, _ = self.store.chain_state()
         assert h == height - 1, (h, height)
-        last_commit = self.store.commit(h) if h else None
+        last_commit = self._last_commit if self._last_commit and self._last_commit.height == h else None
+        if h and last_commit is None:
+            last_commit = self.store.commit(h)  # decided before a restart
         time_ms = self.genesis.genesis_time_ms if height == 1 else last_commit.median_time(self.valset_at(h))
         overhead = 64 * 1024
         txs = self.mempool.reap(self.params.max_block_bytes - overhead, self.params.max_block_txs)
@@ -461,6 +467,7 @@ class Driver:
         batch.update(self.app.pending_writes())
         self.kv.write(batch, sync=True)
         self.app.commit()
+        self._last_commit = commit
         self.mempool.update(list(block.txs))
         for ev in block.evidence:
             self.evidence_pool.pop(ev.hash(), None)
@@ -562,6 +569,8 @@ class Driver:
 
     def _on_vote(self, peer: str, vote: Vote) -> None:
         height = self.machine.height
+        if self._late_precommit(peer, vote):
+            return
         if vote.height < height:
             self._serve_block(peer, vote.height)  # the peer is behind: help it
             return
@@ -581,6 +590,20 @@ class Driver:
                 # gossip: a vote one peer got (maybe the only one its validator sent) reaches everyone
                 self.p2p.broadcast(["vote", vote.to_obj()], exclude=peer)
         self.feed(ev)
+
+    def _late_precommit(self, peer: str, vote: Vote) -> bool:
+        """Add a precommit for our last decision to the commit the next block carries; False if the vote
+        is not one."""
+        c = self._last_commit
+        if c is None or self.store.height() != c.height or vote.type != PRECOMMIT \
+                or (vote.height, vote.round, vote.block_hash) != (c.height, c.round, c.block_hash):
+            return False
+        if any(s.validator_address == vote.validator_address for s in c.signatures):
+            return True
+        vote.verify(self.chain_id, self.valset_at(c.height))
+        self._last_commit = Commit.from_votes([c.vote(s) for s in c.signatures] + [vote])
+        self.p2p.broadcast(["vote", vote.to_obj()], exclude=peer)  # the next proposer may not have it
+        return True
 
     def _on_status(self, peer: str, height: int) -> None:
         self.peer_heights[peer] = height

@@ -68,8 +68,12 @@ def test_validator_added_and_removed_across_hosts_and_verify_follows(tmp_path):
         chain.wait_height("v1", h + 6)
         v3 = chain.validator_keys[3].address.hex().upper()
         assert all(v3 not in signers(chain, "v1", x) for x in range(h + 2, h + 6))  # removed from h + 2 on
-        assert any(key4.address.hex().upper() in signers(chain, "v1", x) for x in range(h + 2, h + 6))
+        _, body = chain.rpc("v1", f"/validators?height={h + 2}")
+        assert {v["address"] for v in body["result"]["validators"]} == \
+            {a.hex().upper() for a in (key4.address, *(k.address for k in chain.validator_keys[:3]))}
 
+        # n4 signing is not asserted before this point: a commit needs only 3 of the 4, and under load n4's
+        # precommits may come after timeout_commit. From here on, without v0, none is made without it.
         for v in ("v3", "v0"):  # removed, and one of the old validators: only n4 makes 2/3 of the new set
             chain.procs[v].send_signal(signal.SIGTERM)
             chain.procs[v].wait(30)

@@ -100,8 +100,11 @@ def test_batch_is_one_write_of_every_key(kv):
     batch = BlockStore(kv).batch_for(block, commit, results, app_hash)
     h = block.header.height
     expected = {schema.block_key(h), schema.block_hash_key(block.hash), schema.commit_key(h), schema.CHAIN_STATE,
-                schema.evidence_key(block.evidence[0].hash())} | {schema.tx_key(tx_hash(t)) for t in block.txs}
+                schema.evidence_key(block.evidence[0].hash()), schema.commit_key(h - 1)} | \
+        {schema.tx_key(tx_hash(t)) for t in block.txs}
     assert set(batch) == expected
+    # the previous height's commit becomes the one this block carries, which every node stores alike
+    assert decode(batch[schema.commit_key(h - 1)]) == block.last_commit.to_obj()
     assert all(isinstance(v, bytes) for v in batch.values())
     assert decode(batch[schema.CHAIN_STATE]) == [h, app_hash, block.hash, block.header.time_ms]
 

@@ -236,7 +236,7 @@ class CometRoutes:
         block, commit = self.store.block(h), self.store.commit(h)
         return {"signed_header": {"header": jf.header_json(block.header, self._raw(h - 1)),
                                   "commit": jf.commit_json(commit, self._raw(h), self.valset(h))},
-                "canonical": True}
+                "canonical": h < self.store.height()}  # the latest commit is our seen one (docs/protocol.md)
 
     async def block_results(self, p: Params):
         h = self._height(p)
