@@ -72,8 +72,8 @@ LATE_SPAN = 2  # a validator absent from one commit but in one of the LATE_SPAN 
 
 def missed_kinds(heights, signers: dict[int, set], address: str) -> tuple[int, int]:
     """(late, absent) among the heights whose commit lacks `address`'s signature. A commit holds the
-    precommits that completed the quorum, so the slowest validator of a busy network is often left out
-    although it voted: it is *late* when it signed a commit within LATE_SPAN heights of the one it
+    precommits that reached the next proposer before timeout_commit ended, so a slow validator is
+    sometimes left out although it voted: it is *late* when it signed a commit within LATE_SPAN heights of the one it
     misses (it was voting then), *absent* when it signed none of them (down or cut off). Heights whose
     commit the node could not serve count as neither."""
     late = absent = 0
