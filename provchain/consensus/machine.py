@@ -319,6 +319,10 @@ class Machine:
             self._add_vote(vote)
         self._start_round(0)
 
+    def carried_votes(self, height: int) -> list[Vote]:
+        """The votes for `height` buffered at the height before it: StartHeight(height) adds them."""
+        return list(self._next_votes.values()) if height == self.height + 1 else []
+
     def _on_vote(self, vote: Vote) -> None:
         addr = vote.validator_address
         if addr not in self._set_of(vote.height).by_address or vote.type not in (PREVOTE, PRECOMMIT) or vote.round < 0:
