@@ -576,7 +576,7 @@ class Driver:
 
     def _on_vote(self, peer: str, vote: Vote) -> None:
         height = self.machine.height
-        if self._late_precommit(peer, vote):
+        if self._late_precommit(peer, vote) and vote.height == height:
             return
         if vote.height < height:
             self._serve_block(peer, vote.height)  # the peer is behind: help it
