@@ -40,13 +40,22 @@ run "upgrading pip" .venv/bin/python -m pip install -q --upgrade pip
 run "installing provchain[$EXTRAS]" .venv/bin/python -m pip install -q -e ".[${EXTRAS}]"
 # Node.js + npm (Debian packages when missing) and the cosmjs suite's npm packages, pinned by
 # tests/js/package-lock.json: tests/integration/test_cosmjs.py runs stock @cosmjs/tendermint-rpc.
+APT_UPDATED=""
+apt_install() {  # apt_install PACKAGE...: Debian packages, as root or through sudo
+  local sudo=""
+  if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null 2>&1; then sudo="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  if [ -z "$APT_UPDATED" ]; then run "apt-get update" $sudo apt-get update -q; APT_UPDATED=1; fi
+  run "apt-get install $*" $sudo apt-get install -y -q --no-install-recommends "$@"
+}
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   say "installing Node.js and npm from Debian (for the cosmjs client tests; about a minute)"
-  SUDO=""
-  if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
-  export DEBIAN_FRONTEND=noninteractive
-  run "apt-get update" $SUDO apt-get update -q
-  run "apt-get install nodejs npm" $SUDO apt-get install -y -q --no-install-recommends nodejs npm
+  apt_install nodejs npm
+fi
+# libfaketime: tests/integration/test_clock_skew.py runs one validator process with a wrong clock
+if [ ! -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ]; then
+  say "installing libfaketime from Debian (for the clock-skew test; seconds)"
+  apt_install faketime
 fi
 if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
   say "warning: node $(node --version) is older than 20.19, which @cosmjs/tendermint-rpc 0.39 needs (tests/integration/test_cosmjs.py will say so)"

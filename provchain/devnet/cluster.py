@@ -66,6 +66,7 @@ class Cluster:
         self.homes = write_testnet(self.root, n, base_port=self.base_port, app_name=app,
                                    genesis_validators=genesis_validators)
         self.procs: list[subprocess.Popen | None] = [None] * n
+        self.node_env: dict[int, dict[str, str]] = {}  # extra environment of one node (a test's faked clock)
 
     def url(self, i: int) -> str:
         return f"http://127.0.0.1:{ports(i, self.base_port)[1]}"
@@ -75,7 +76,7 @@ class Cluster:
 
     def start(self, i: int, wait: bool = True) -> None:
         logf = open(self.homes[i] / "node.log", "ab")
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **self.node_env.get(i, {}))
         self.procs[i] = subprocess.Popen(node_command(self.homes[i]), stdout=logf, stderr=subprocess.STDOUT,
                                          env=env, start_new_session=True,
                                          preexec_fn=die_with_parent(os.getpid()))  # no orphans if we are killed
