@@ -228,12 +228,14 @@ if [ ! -x "$PY" ]; then
   log ".venv missing: scripts/setup.sh"
   timeout 1200 "$ROOT/scripts/setup.sh" || fail "scripts/setup.sh failed"
 fi
-# What to put in it: read from pyproject.toml (build requirements, dependencies, the generator extra).
+# What to put in it: read from pyproject.toml (build requirements, dependencies, the generator and c2pa
+# extras).
 "$PY" - >"$WORK/requirements.txt" <<'EOF' || fail "cannot read pyproject.toml"
 import tomllib
 p = tomllib.load(open("pyproject.toml", "rb"))
 reqs = list(p["build-system"]["requires"]) + list(p["project"]["dependencies"])
-reqs += p["project"].get("optional-dependencies", {}).get("generator", [])
+for extra in ("generator", "c2pa"):
+    reqs += p["project"].get("optional-dependencies", {}).get(extra, [])
 print("\n".join(reqs))
 EOF
 stamp="$(sha256sum pyproject.toml | cut -c1-64)"
@@ -400,7 +402,13 @@ vrc=$?
 verdict="$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["verdict"])' "$WORK/verify.json" 2>/dev/null)"
 [ "$vrc" = 0 ] && [ "$verdict" = verified ] \
   || { cat "$WORK/verify.json" "$WORK/verify.err"; fail "verify said '$verdict' (exit $vrc), not verified"; }
-log "verify --json: verdict $verdict"
+# the generator image has the c2pa extra: the clip carries a signed manifest naming this record
+c2pa="$("$PY" -c 'import json,sys; c=json.load(open(sys.argv[1]))["c2pa"]; print(c["present"], c["validation_state"], c["chain_check"])' "$WORK/verify.json" 2>/dev/null)"
+case "$c2pa" in
+  "True Valid consistent"|"True Trusted consistent") ;;
+  *) cat "$WORK/verify.json"; fail "the generated clip's C2PA manifest: '$c2pa', not present, valid and consistent with the chain" ;;
+esac
+log "verify --json: verdict $verdict; C2PA manifest $c2pa"
 
 step "check: a killed validator does not stop the chain"
 n3="$(container node3)"
