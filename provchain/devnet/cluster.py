@@ -122,6 +122,10 @@ class Cluster:
         p = self.homes[i] / "node.log"
         return p.read_text(errors="replace") if p.exists() else ""
 
+    def error_lines(self, i: int) -> list[str]:
+        """Node i's ERROR log lines and traceback starts: an honest node under faults should have none."""
+        return [line for line in self.log(i).splitlines() if " ERROR " in line or "Traceback" in line]
+
     def rpc(self, i: int, path: str, data: bytes | None = None, **kw):
         return http_json(self.url(i) + path, data, **kw)
 

@@ -74,6 +74,5 @@ def test_a_validator_key_run_twice_is_caught_as_evidence_and_the_chain_does_not_
     finally:
         cluster.stop_all()
     for i in HONEST:
-        bad = [line for line in cluster.log(i).splitlines() if " ERROR " in line or "Traceback" in line]
-        assert not bad, (i, bad[:5])
+        assert not cluster.error_lines(i), (i, cluster.error_lines(i)[:5])
         assert f"double signing by validator {v3.lower()}" in cluster.log(i)

@@ -74,5 +74,4 @@ def test_four_validators_over_a_slow_lossy_network_that_drops_links(tmp_path):
         cluster.stop_all()
         net.close()
     for j in range(4):
-        bad = [line for line in cluster.log(j).splitlines() if " ERROR " in line or "Traceback" in line]
-        assert not bad, (j, bad[:5])
+        assert not cluster.error_lines(j), (j, cluster.error_lines(j)[:5])
