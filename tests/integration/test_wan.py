@@ -1,25 +1,19 @@
 """Four validator processes whose every p2p link runs through a userspace relay that acts like a slow,
-lossy wide-area network (tests/wanproxy.py: 30-120 ms one way, 2% of chunks held a retransmission
+lossy wide-area network (provchain/devnet/wan.py: 30-120 ms one way, 2% of chunks held a retransmission
 timeout longer) and that cuts a random link every 3 s. Under that, with txs sent to every node, the chain
 must keep committing (the links re-dial), commit every tx it acknowledged, not fork, and log no ERROR."""
 
 from __future__ import annotations
 
 import random
-import re
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from provchain.chain import crypto
 from provchain.chain.tx import SignedTx
 from provchain.devnet.cluster import Cluster
-from provchain.devnet.testnet import ports
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tests.wanproxy import WanProxies  # noqa: E402
+from provchain.devnet.wan import WanProxies, route_cluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -33,12 +27,7 @@ def test_four_validators_over_a_slow_lossy_network_that_drops_links(tmp_path):
     cluster = Cluster(tmp_path / "net", n=4, app="note")
     net = WanProxies(SEED)
     try:
-        relays = {ports(j, cluster.base_port)[0]: net.relay(("127.0.0.1", ports(j, cluster.base_port)[0]))
-                  for j in range(4)}
-        for home in cluster.homes:  # every peer is dialled through its relay; no peer exchange around it
-            cfg = home / "config" / "config.toml"
-            text = re.sub(r"@127\.0\.0\.1:(\d+)", lambda m: f"@127.0.0.1:{relays[int(m.group(1))]}", cfg.read_text())
-            cfg.write_text(text.replace("pex = true", "pex = false"))
+        route_cluster(cluster, net)
         cluster.start_all()
         cluster.wait_height(0, 2, timeout=60)
         start, t0 = cluster.height(0), time.monotonic()

@@ -2,10 +2,11 @@
 `tc netem`). Each chunk read from one side is written to the other after a random one-way delay, in order;
 now and then a chunk waits a retransmission timeout longer (how packet loss looks above TCP); `cut()`
 closes a random relayed link at both ends (a NAT or a router dropping the connection). All randomness
-comes from one seed; the relays run in one asyncio loop on a background thread.
+comes from one seed; the relays run in one asyncio loop on a background thread. For tests and benchmarks.
 
     net = WanProxies(seed=1)
     port = net.relay(("127.0.0.1", 26656))   # dial 127.0.0.1:port to reach 26656 through the "WAN"
+    route_cluster(cluster, net)              # or: every p2p link of a devnet Cluster, before it starts
     ...
     net.close()
 """
@@ -14,7 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import threading
+
+from .testnet import ports
 
 
 class WanProxies:
@@ -61,9 +65,13 @@ class WanProxies:
             return
         self.accepted += 1
         self.links.append((writer, up_writer))
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True)
-        writer.close()
-        up_writer.close()
+        try:
+            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True)
+        except asyncio.CancelledError:
+            pass  # close(): end quietly (asyncio logs a cancelled connection task as an error)
+        finally:
+            writer.close()
+            up_writer.close()
 
     async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
         """Copy src to dst, each chunk delayed; order kept (a chunk never overtakes the one before)."""
@@ -115,3 +123,14 @@ class WanProxies:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(10)
             self.loop.close()
+
+
+def route_cluster(cluster, net: WanProxies) -> None:
+    """Make every node of a devnet Cluster (not started yet) dial its peers through a relay of `net`, with
+    peer exchange off so that no node learns a direct address."""
+    relays = {ports(j, cluster.base_port)[0]: net.relay(("127.0.0.1", ports(j, cluster.base_port)[0]))
+              for j in range(cluster.n)}
+    for home in cluster.homes:
+        cfg = home / "config" / "config.toml"
+        text = re.sub(r"@127\.0\.0\.1:(\d+)", lambda m: f"@127.0.0.1:{relays[int(m.group(1))]}", cfg.read_text())
+        cfg.write_text(text.replace("pex = true", "pex = false"))
