@@ -526,8 +526,9 @@ class Driver:
             else:
                 log.warning("unknown message %r from %s", kind, peer)
         except (InvalidError, ValueError, TypeError, IndexError) as exc:
-            log.warning("rejected %s from %s: %s", kind, peer, exc)
-            self._misbehaved(peer, f"{kind}: {exc}")
+            reason = "too few fields" if isinstance(exc, IndexError) else exc
+            log.warning("rejected %s from %s: %s", kind, peer, reason)
+            self._misbehaved(peer, f"{kind}: {reason}")
 
     def _misbehaved(self, peer: str, reason: str) -> None:
         """Count an invalid message against its peer (enough of them get it banned: p2p.py)."""

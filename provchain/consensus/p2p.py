@@ -259,7 +259,7 @@ class P2P:
     def misbehaved(self, pid: str, reason: str) -> None:
         """A malformed frame or an invalid message (a bad signature, a block that fails validation)."""
         peer = self.peers.get(pid)
-        if peer is None:
+        if peer is None or self.banned(pid):
             return
         now = time.monotonic()
         if now - peer.bad_since > BAD_WINDOW_S:
@@ -437,6 +437,12 @@ class P2P:
 
     async def _receive_loop(self, peer: Peer) -> None:
         async for msg in peer.ws:
+            if self.banned(peer.id):
+                break  # its link is closing: what it sent after the ban is not looked at
+            if msg.type == aiohttp.WSMsgType.ERROR:  # e.g. a frame over MAX_FRAME: aiohttp closes the link
+                log.warning("bad frame from %s: %s", peer.id, peer.ws.exception())
+                self.misbehaved(peer.id, str(peer.ws.exception()))
+                break
             if msg.type != aiohttp.WSMsgType.BINARY:
                 self.misbehaved(peer.id, "non-binary frame")
                 continue
