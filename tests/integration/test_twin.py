@@ -5,7 +5,7 @@ node with a copy of its key but its own node key, WAL and double-sign guard stat
 Two of the four honest-key holders are paused again and again (SIGSTOP): the chain halts, rounds go by
 on timeouts, and the two copies of key 3 sign different things in the same round. The honest nodes must
 agree on every block, go on committing once the pause ends, turn the conflicting votes into duplicate-vote
-evidence that a block commits, and log no ERROR or traceback."""
+evidence that a block commits, and log no ERROR or traceback; the explorer names key 3 and the heights."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import pytest
 
 from provchain.chain import crypto
 from provchain.devnet.cluster import Cluster
+from tests.integration.test_explorer_api import fetch, getj, start_explorer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -71,6 +72,21 @@ def test_a_validator_key_run_twice_is_caught_as_evidence_and_the_chain_does_not_
             assert a["block_id"]["hash"] != b["block_id"]["hash"], ev
             assert int(a["height"]) < h, ev
         assert committed_evidence(cluster, 0, evidence[-1][0]) == evidence  # every node holds the same
+
+        # the explorer, a separate process, shows who double-signed and where
+        explorer, base = start_explorer(cluster.url(2), tmp_path / "explorer.log")
+        try:
+            st, v = getj(f"{base}/api/validators?window={top}")
+            assert st == 200, v
+            double = {x["address"]: x["double_sign_evidence_heights"] for x in v["validators"]}
+            assert sorted(double[v3]) == sorted(int(ev["vote_a"]["height"]) for _, ev in evidence), double
+            assert all(not hs for a, hs in double.items() if a != v3), double
+            assert {e["included_at"] for e in v["evidence"]} == {h for h, _ in evidence}
+            st, _, page = fetch(f"{base}/validators")
+            assert st == 200 and b"double-signed at" in page
+        finally:
+            explorer.terminate()
+            explorer.wait(15)
     finally:
         cluster.stop_all()
     for i in HONEST:
