@@ -440,8 +440,9 @@ class P2P:
             if self.banned(peer.id):
                 break  # its link is closing: what it sent after the ban is not looked at
             if msg.type == aiohttp.WSMsgType.ERROR:  # e.g. a frame over MAX_FRAME: aiohttp closes the link
-                log.warning("bad frame from %s: %s", peer.id, peer.ws.exception())
-                self.misbehaved(peer.id, str(peer.ws.exception()))
+                reason = str(peer.ws.exception())
+                log.warning("bad frame from %s: %s", peer.id, reason)
+                self.misbehaved(peer.id, reason)
                 break
             if msg.type != aiohttp.WSMsgType.BINARY:
                 self.misbehaved(peer.id, "non-binary frame")

@@ -122,6 +122,10 @@ class Cluster:
         p = self.homes[i] / "node.log"
         return p.read_text(errors="replace") if p.exists() else ""
 
+    def fork_heights(self, nodes, upto: int, start: int = 1) -> list[int]:
+        """Heights in [start, upto] at which the given nodes hold different blocks (none: no fork)."""
+        return [h for h in range(start, upto + 1) if len({self.block_hash(i, h) for i in nodes}) != 1]
+
     def error_lines(self, i: int) -> list[str]:
         """Node i's ERROR log lines and traceback starts: an honest node under faults should have none."""
         return [line for line in self.log(i).splitlines() if " ERROR " in line or "Traceback" in line]

@@ -239,9 +239,7 @@ def run_campaign(root: str | Path, seed: int, seconds: float, submitters: int = 
                       .get("height/round/step") for i in range(cluster.n)]
             log(f"HALTED at height {tip}: nodes at height/round/step {states}; their WALs are in {cluster.root}")
         report.tip = tip
-        for h in range(1, tip + 1):
-            if len({cluster.block_hash(i, h) for i in range(cluster.n)}) != 1:
-                report.forks.append(h)
+        report.forks = cluster.fork_heights(range(cluster.n), tip)
         missing = []
         for h in acked:
             gone = [i for i in range(cluster.n) if cluster.rpc(i, f"/tx?hash={h}")[0] != 200]

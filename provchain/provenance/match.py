@@ -283,9 +283,10 @@ def _plain_speed(q: _Query, rec: _Rec, v: int, line: _Line, a: int, b: int) -> _
     if abs(line.slope - 1.0) > 0.06:
         return line
     t = q.t[a:b].astype(np.float64)
-    j = np.clip(np.rint((line.at(t) - rec.t[0]) / rec.period).astype(np.int64), 0, len(rec.t) - 1)
+    x = line.at(t)
+    j = np.clip(np.rint((x - rec.t[0]) / rec.period).astype(np.int64), 0, len(rec.t) - 1)
     i = np.arange(a, b)
-    close = (np.abs(rec.t[j] - line.at(t)) <= rec.period / 2) & (rec.D[v, i, j] <= VOTE_DIST) & (rec.status[v, i, j] == 0)
+    close = (np.abs(rec.t[j] - x) <= rec.period / 2) & (rec.D[v, i, j] <= VOTE_DIST) & (rec.status[v, i, j] == 0)
     if close.sum() < MIN_EVIDENCE_SAMPLES:
         return line
     offs = rec.t[j[close]] - t[close]
@@ -418,7 +419,8 @@ def region_edits(q: _Query, rec: _Rec, v: int, line: _Line, samples: np.ndarray)
     levels = rth[rj].astype(np.int64)
     rv = _grade_curve(qth[qi], levels)[levels]
     res = _residuals(qth[qi].astype(np.float64), rv)
-    if abs(line.slope - 1.0) > 1e-3:
+    other_speed = abs(line.slope - 1.0) > 1e-3
+    if other_speed:
         # at another speed the copy may not have the record's frame, only the two around it
         # (a fast hand between them): differ from the range the copy shows there
         around = qth[np.clip(qi[:, None] + np.arange(-1, 2)[None, :], 0, len(qth) - 1)].astype(np.float64)
@@ -429,7 +431,7 @@ def region_edits(q: _Query, rec: _Rec, v: int, line: _Line, samples: np.ndarray)
     # timing was estimated (a canvas, a window, a crop: +-1 pixel moves a high-contrast cell by
     # a level; a speed change: the record's frame may fall between two of the copy's)
     rect, _, crop = q.geometry(v)
-    level = REGION_LEVEL + (rect != FULL or crop != 1.0 or abs(line.slope - 1.0) > 1e-3)
+    level = REGION_LEVEL + (rect != FULL or crop != 1.0 or other_speed)
     base = np.percentile(res, 25, axis=0)
     diff = (res >= level) & (res - base >= level)
     spacing = float(np.median(np.diff(rtt))) if len(rtt) > 1 else rec.period

@@ -6,6 +6,7 @@ clock, the chain keeps its pace, the skewed validator keeps signing, and no node
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 
@@ -43,7 +44,7 @@ def test_one_validator_with_a_wrong_clock_moves_no_block_time(tmp_path, skews):
     try:
         cluster.start_all()
         for skew in skews:
-            cluster.signal(3, 15)  # SIGTERM, then start it again with the wrong clock
+            cluster.signal(3, signal.SIGTERM)  # then start it again with the wrong clock
             cluster.node_env[3] = {"LD_PRELOAD": str(LIBFAKETIME), "FAKETIME": skew,
                                    "FAKETIME_DONT_FAKE_MONOTONIC": "1"}  # timers run normally
             cluster.start(3)
